@@ -1,0 +1,1 @@
+"""The lifter: five networks and the :class:`Lifter` module that renders their outputs."""
