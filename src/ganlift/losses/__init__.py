@@ -1,4 +1,12 @@
-"""Loss terms, one module each, composable in a weighted ``LossSet``; see :data:`LOSSES`."""
+"""Loss terms, one module each, composable in a weighted ``LossSet``; see :data:`LOSSES`.
+
+Built-in terms (registered by :mod:`ganlift.losses.terms`): ``reconstruction``, ``flip``,
+``perturb_a``, ``perturb_b``, ``cycle``, ``prior``, ``identity``, ``albedo_rank``. Each is an
+``nn.Module`` whose ``forward(ctx)`` reads what it needs from a
+:class:`~ganlift.losses.base.LossContext` and returns a scalar. Register your own with
+``@ganlift.losses.register("name")`` and switch it on in a recipe with
+``[losses.name] weight = ...``.
+"""
 
 from __future__ import annotations
 
@@ -8,4 +16,7 @@ LOSSES = Registry("loss")
 register = LOSSES.register
 names = LOSSES.names
 
-__all__ = ["LOSSES", "register", "names"]
+from ganlift.losses.base import LossContext, LossTerm  # noqa: E402
+from ganlift.losses.lossset import LossSet  # noqa: E402
+
+__all__ = ["LOSSES", "register", "names", "LossContext", "LossTerm", "LossSet"]

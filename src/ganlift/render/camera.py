@@ -124,3 +124,18 @@ def apply_view(points: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
 def identity_view(batch: int, device=None, dtype=torch.float32) -> torch.Tensor:
     """The identity view (no rotation, no translation). Returns (batch, 6)."""
     return torch.zeros(batch, 6, device=device, dtype=dtype)
+
+
+def mirror_view(view: torch.Tensor) -> torch.Tensor:
+    """The view of the horizontally mirrored scene (x -> -x): yaw, roll and tx change sign.
+
+    Rendering mirrored (flipped) maps with ``mirror_view(view)`` gives the mirror image of
+    rendering the original maps with ``view``.
+
+    Args:
+        view: (B, 6).
+
+    Returns:
+        (B, 6).
+    """
+    return view * view.new_tensor([1.0, -1.0, -1.0, -1.0, 1.0, 1.0])

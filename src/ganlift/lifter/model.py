@@ -1,0 +1,484 @@
+"""The :class:`Lifter`: a frozen teacher, five networks and a differentiable renderer.
+
+For a style code w the lifter predicts view V = D_V(w) and light L = D_L(w), the neutral
+code w0 = M(w, L0, V0) (frontal light with the predicted intensities, identity view), the
+texture G(w0), the canonical depth S = D_S(w0, features of G(w0)), the transformation map
+T = D_T(w0) and the albedo A = G(w0) de-lit by L0; the renderer draws R(A, S, T, V, L)
+(paper section 3.1). :meth:`Lifter.compute_losses` is one LiftedGAN training step's loss
+(section 3.2) as configured by the recipe.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ganlift.hub import HubMixin
+from ganlift.lifter.controls import ControlsMixin
+from ganlift.lifter.networks import (
+    LightDecoder,
+    ShapeDecoder,
+    StyleManipulation,
+    TransformDecoder,
+    ViewDecoder,
+    depth_from_logits,
+    light_from_unit,
+    light_scale,
+    light_to_unit,
+    resize,
+    transform_from_logits,
+    view_from_unit,
+    view_scale,
+    view_to_unit,
+)
+from ganlift.losses.base import LossContext
+from ganlift.render.shading import delight, flip_maps, frontal_light, lambert, normals_from_depth
+
+__all__ = ["Lifter", "LifterOutput", "ARCHITECTURE"]
+
+ARCHITECTURE = "liftedgan"
+CONFIG_FORMAT = 1
+
+
+@dataclass
+class LifterOutput:
+    """What :meth:`Lifter.forward` returns (B = batch, R = lifting resolution).
+
+    Attributes:
+        view: (B, 6) pitch, yaw, roll in degrees, tx, ty, tz.
+        light: (B, 4) ambient, diffuse in [0, 1], dx, dy (renderer convention).
+        depth: (B, 1, R, R) canonical depth in the recipe's range (paper 0.9 .. 1.1).
+        transform: (B, 1, R, R) transformation map in [0, 1].
+        albedo: (B, 3, R, R) canonical albedo in [0, 1].
+        w0: (B, w_dim) neutral code M(w, L0, V0).
+        image: (B, 3, R, R) rendered image in [-1, 1] (the teacher's range).
+        rendered: the renderer's :class:`~ganlift.render.base.Rendered` (image in [0, 1],
+            mask, depth, normal, shading).
+        texture: (B, 3, R, R) the neutral image G(w0) in [0, 1].
+    """
+
+    view: torch.Tensor
+    light: torch.Tensor
+    depth: torch.Tensor
+    transform: torch.Tensor
+    albedo: torch.Tensor
+    w0: torch.Tensor
+    image: torch.Tensor
+    rendered: Any
+    texture: torch.Tensor
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def keys(self) -> list[str]:
+        return [f.name for f in fields(self)]
+
+
+class Lifter(ControlsMixin, HubMixin, nn.Module):
+    """A 3D generator distilled from a frozen 2D teacher (LiftedGAN).
+
+    Args:
+        teacher: a :class:`~ganlift.teachers.Teacher`, a registered teacher name or a
+            checkpoint path. Frozen; referenced, not stored in the state dict.
+        recipe: recipe name, path or :class:`~ganlift.recipe.Recipe`; None = the teacher's
+            recommended recipe (:func:`ganlift.recipe.recommended_recipe`).
+        w_mean, w_std: (1, w_dim) statistics of w used to normalise the networks' inputs and
+            by the prior; None = taken from the prior built from the teacher (estimated once
+            with the recipe's seed when the teacher has no ``w_std``).
+        feature_channels: channels of the teacher's last feature map (probed when None).
+
+    Example:
+        >>> teacher = ganlift.load_teacher("synthetic-faces", resolution=64)
+        >>> lifter = Lifter(teacher, "synthetic")
+        >>> out = lifter(teacher.sample_w(4, seed=0))
+        >>> out.depth.shape
+        torch.Size([4, 1, 64, 64])
+    """
+
+    def __init__(
+        self,
+        teacher: Any,
+        recipe: Any = None,
+        *,
+        w_mean: torch.Tensor | None = None,
+        w_std: torch.Tensor | None = None,
+        feature_channels: int | None = None,
+    ) -> None:
+        nn.Module.__init__(self)
+        from ganlift import priors, render
+        from ganlift.recipe import load_recipe, recommended_recipe
+        from ganlift.teachers.loading import load_teacher
+
+        teacher = load_teacher(teacher)
+        if recipe is None:
+            recipe = recommended_recipe(teacher)
+        recipe = load_recipe(recipe)
+        lf = recipe.lifter
+        # The teacher, renderer and loss set are not registered submodules: their weights
+        # never enter the lifter's state dict; _apply moves them along with .to()/.cuda().
+        object.__setattr__(self, "_teacher", teacher.freeze())
+        object.__setattr__(self, "_loss_set", None)
+        self.recipe = recipe
+        self.resolution = int(lf.resolution)
+        self.w_dim = int(teacher.w_dim)
+        width = int(lf.mlp_width) or self.w_dim
+
+        # prior on w' and the w statistics that normalise every network input
+        prior_cls = priors.PRIORS.get(recipe.teacher.prior)
+        if w_mean is None or w_std is None:
+            prior = _build_prior(prior_cls, teacher=teacher, samples=recipe.teacher.prior_samples,
+                                 seed=recipe.teacher.prior_seed)
+            w_mean = getattr(prior, "mean", teacher.w_mean) if w_mean is None else w_mean
+            w_std = getattr(prior, "std", None) if w_std is None else w_std
+            if w_std is None:
+                w_std = getattr(teacher, "w_std", torch.ones(1, self.w_dim))
+        else:
+            prior = _build_prior(prior_cls, w_dim=self.w_dim, mean=w_mean, std=w_std)
+        self.prior = prior
+        self.register_buffer("w_mean", _row(w_mean, self.w_dim, "w_mean"))
+        self.register_buffer("w_std", _row(w_std, self.w_dim, "w_std").clamp_min(1e-8))
+        self.register_buffer(
+            "view_scale", view_scale(lf.max_rotation, lf.max_translation, lf.max_translation_z), persistent=False
+        )
+        self.register_buffer("light_scale", light_scale(lf.light_direction) * torch.tensor([0.5, 0.5, 1, 1]),
+                             persistent=False)
+
+        if feature_channels is None:
+            feature_channels = _probe_feature_channels(teacher)
+        self.feature_channels = int(feature_channels)
+
+        args = (self.w_dim, width, lf.mlp_layers)
+        self.view_decoder = ViewDecoder(*args)
+        self.light_decoder = LightDecoder(*args)
+        self.manipulation = StyleManipulation(*args, residual=lf.residual_manipulation)
+        dec = (self.resolution, lf.decoder_width, lf.decoder_min_width)
+        self.shape_decoder = ShapeDecoder(*args, *dec, feature_channels=self.feature_channels)
+        self.transform_decoder = TransformDecoder(*args, *dec)
+
+        object.__setattr__(
+            self,
+            "_renderer",
+            render.create(recipe.render.renderer, size=self.resolution, fov=recipe.render.fov,
+                          pin_border=lf.transform_frame),
+        )
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def teacher(self):
+        """The frozen teacher (not part of the state dict)."""
+        return self._teacher
+
+    @property
+    def renderer(self):
+        """The differentiable renderer (lifting resolution, the recipe's fov)."""
+        return self._renderer
+
+    @property
+    def device(self) -> torch.device:
+        return self.w_mean.device
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        for extra in (self._teacher, self._renderer, self._loss_set):
+            if isinstance(extra, nn.Module):
+                extra._apply(fn)
+        return self
+
+    @property
+    def loss_set(self):
+        """The recipe's :class:`~ganlift.losses.LossSet`, built on first use (it may need
+        weights files, which inference never does)."""
+        if self._loss_set is None:
+            from ganlift.losses.lossset import LossSet
+
+            self.set_loss_set(LossSet.from_recipe(self.recipe))
+        return self._loss_set
+
+    def set_loss_set(self, loss_set: nn.Module) -> None:
+        """Use ``loss_set`` for :meth:`compute_losses` (kept out of the state dict)."""
+        object.__setattr__(self, "_loss_set", loss_set.to(self.device))
+
+    # ------------------------------------------------------------------ config
+    @property
+    def config(self) -> dict:
+        """JSON description: everything :meth:`from_config` needs with the same teacher."""
+        import ganlift
+
+        return {
+            "architecture": ARCHITECTURE,
+            "format": CONFIG_FORMAT,
+            "ganlift_version": ganlift.__version__,
+            "resolution": self.resolution,
+            "w_dim": self.w_dim,
+            "feature_channels": self.feature_channels,
+            "recipe_name": self.recipe.name,
+            "recipe": self.recipe.to_dict(),
+            "w_mean": [float(v) for v in self.w_mean.flatten().cpu()],
+            "w_std": [float(v) for v in self.w_std.flatten().cpu()],
+            "teacher": self.teacher.reference(),
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], teacher: Any = None) -> "Lifter":
+        """Rebuild the architecture (untrained weights) from :attr:`config`.
+
+        Args:
+            config: a lifter's ``config``.
+            teacher: the teacher; None loads ``config["teacher"]`` (a registered name with
+                its options, or a file path).
+
+        Raises:
+            ValueError: not a ganlift lifter config, or the teacher does not fit it.
+        """
+        from ganlift.recipe import Recipe
+
+        if config.get("architecture") != ARCHITECTURE:
+            raise ValueError(f"config architecture must be {ARCHITECTURE!r}, got {config.get('architecture')!r}")
+        if int(config.get("format", 1)) > CONFIG_FORMAT:
+            raise ValueError(f"config format {config.get('format')} is newer than this ganlift supports; upgrade")
+        if teacher is None:
+            teacher = load_reference(config["teacher"])
+        else:
+            from ganlift.teachers.loading import load_teacher
+
+            teacher = load_teacher(teacher)
+        if int(teacher.w_dim) != int(config["w_dim"]):
+            raise ValueError(
+                f"teacher {getattr(teacher, 'name', '?')!r} has w_dim={teacher.w_dim} but the lifter "
+                f"was trained with w_dim={config['w_dim']} (teacher {config.get('teacher')})"
+            )
+        recipe = Recipe.from_dict(config["recipe"], source="config recipe")
+        return cls(
+            teacher,
+            recipe,
+            w_mean=torch.tensor(config["w_mean"]),
+            w_std=torch.tensor(config["w_std"]),
+            feature_channels=int(config["feature_channels"]),
+        )
+
+    # ------------------------------------------------------------------ codes
+    def sample_w(self, n: int, generator: torch.Generator | None = None, seed: int | None = None) -> torch.Tensor:
+        """Training codes: ``truncate(mapping(z), psi)`` with the recipe's psi. Returns (n, w_dim)."""
+        if seed is not None and generator is None:
+            generator = torch.Generator().manual_seed(int(seed))
+        gdev = generator.device if generator is not None else self.device
+        z = torch.randn(n, self.teacher.z_dim, generator=generator, device=gdev).to(self.device)
+        with torch.no_grad():
+            w = self.teacher.mapping(z)
+        psi = float(self.recipe.teacher.truncation)
+        return self.teacher.truncate(w, psi) if psi != 1.0 else w
+
+    def normalize_w(self, w: torch.Tensor) -> torch.Tensor:
+        """(B, w_dim) -> (w - mean) / std."""
+        return (w - self.w_mean) / self.w_std
+
+    def manipulate(self, w: torch.Tensor, light: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
+        """M(w, light, view): the code of the same object under another view and light.
+
+        Args:
+            w: (B, w_dim); light: (B, 4) renderer lights; view: (B, 6) views.
+
+        Returns:
+            (B, w_dim) code in the teacher's W space.
+        """
+        lf = self.recipe.lifter
+        out = self.manipulation(
+            self.normalize_w(w), light_to_unit(light, lf.light_direction), view_to_unit(view, self.view_scale)
+        )
+        return out * self.w_std + self.w_mean
+
+    def decode_view_light(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """D_V(w), D_L(w) in renderer units: (B, 6) view and (B, 4) light."""
+        wn = self.normalize_w(w)
+        view = view_from_unit(self.view_decoder(wn), self.view_scale)
+        light = light_from_unit(self.light_decoder(wn), self.recipe.lifter.light_direction)
+        return view, light
+
+    def teacher_image(self, w: torch.Tensor, features: bool = False):
+        """G(w) in [0, 1] at the lifting resolution (and the resized last feature map).
+
+        Differentiable in ``w``; wrap in ``torch.no_grad()`` for targets.
+        """
+        out = self.teacher.synthesis(w, return_features=features)
+        image, feats = (out if features else (out, None))
+        image = ((resize(image, self.resolution) + 1.0) / 2.0).clamp(0.0, 1.0)
+        if features:
+            return image, resize(feats, self.resolution)
+        return image
+
+    # ------------------------------------------------------------------ forward
+    def _check_w(self, w: torch.Tensor) -> torch.Tensor:
+        if not isinstance(w, torch.Tensor) or w.dim() != 2 or w.shape[1] != self.w_dim:
+            shape = tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__
+            raise ValueError(f"w must have shape (B, {self.w_dim}) (one code per sample), got {shape}")
+        return w.to(self.w_mean)
+
+    def decompose(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The 3D components of ``w`` without rendering.
+
+        Returns:
+            dict with view (B, 6), light (B, 4), w0 (B, w_dim), texture (B, 3, R, R) in [0, 1],
+            depth (B, 1, R, R), transform (B, 1, R, R), albedo (B, 3, R, R) in [0, 1].
+        """
+        w = self._check_w(w)
+        lf = self.recipe.lifter
+        view, light = self.decode_view_light(w)
+        light0 = frontal_light(light[:, 0], light[:, 1])  # neutral light: same intensities, frontal
+        w0 = self.manipulate(w, light0, torch.zeros_like(view))
+        texture, feats = self.teacher_image(w0, features=True)
+        wn0 = self.normalize_w(w0)
+        depth = depth_from_logits(self.shape_decoder(wn0, feats), lf.depth_range, lf.border_depth, lf.border_columns)
+        transform = transform_from_logits(
+            self.transform_decoder(wn0), depth, lf.transform_threshold, lf.transform_blur, lf.transform_frame
+        )
+        shading0 = lambert(normals_from_depth(depth, self.recipe.render.fov), light0)
+        albedo = delight(texture, shading0, lf.min_shading).clamp(0.0, 1.0)
+        return {"view": view, "light": light, "w0": w0, "texture": texture, "depth": depth,
+                "transform": transform, "albedo": albedo}  # fmt: skip
+
+    def forward(self, w: torch.Tensor) -> LifterOutput:
+        """Decompose ``w`` (B, w_dim) and render it in its predicted view and light."""
+        p = self.decompose(w)
+        rendered = self.renderer.render(p["albedo"], p["depth"], p["transform"], p["view"], p["light"])
+        return LifterOutput(
+            view=p["view"], light=p["light"], depth=p["depth"], transform=p["transform"], albedo=p["albedo"],
+            w0=p["w0"], image=rendered.image * 2.0 - 1.0, rendered=rendered, texture=p["texture"],
+        )  # fmt: skip
+
+    @torch.no_grad()
+    def predict(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The 3D components (no gradients), as :func:`ganlift.eval.evaluate` expects.
+
+        Returns:
+            dict with view (B, 6), light (B, 4), depth (B, 1, R, R), transform (B, 1, R, R),
+            albedo (B, 3, R, R).
+        """
+        p = self.decompose(w)
+        return {k: p[k] for k in ("view", "light", "depth", "transform", "albedo")}
+
+    # ------------------------------------------------------------------ training
+    def perturbation(self, view: torch.Tensor, light: torch.Tensor,
+                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random V' and L' for the perturbation losses (appendix B).
+
+        Rotations are drawn from U(-range, range) per the recipe's ``[perturb]`` (roll 0 in the
+        paper); translations are the predicted ones; the light is the batch's predicted lights
+        shuffled. Both are detached.
+
+        Args:
+            view: (B, 6) predicted views; light: (B, 4) predicted lights.
+            generator: random stream (any device); None uses the global one.
+
+        Returns:
+            ``(view', light')``: (B, 6), (B, 4).
+        """
+        pt = self.recipe.perturb
+        batch = view.shape[0]
+        gdev = generator.device if generator is not None else view.device
+        u = torch.rand(batch, 3, generator=generator, device=gdev).to(view)
+        perm = torch.randperm(batch, generator=generator, device=gdev).to(view.device)
+        ranges = view.new_tensor([pt.pitch, pt.yaw, pt.roll])
+        view_p = torch.cat([(2.0 * u - 1.0) * ranges, view[:, 3:].detach()], dim=1)
+        light_p = light.detach()[perm] if pt.shuffle_light else light.detach()
+        return view_p, light_p
+
+    def loss_context(self, w: torch.Tensor, generator: torch.Generator | None = None) -> LossContext:
+        """Everything the loss terms read for codes ``w`` (computed lazily, see LossContext)."""
+        w = self._check_w(w)
+        render = self.renderer.render
+        with torch.no_grad():
+            target = self.teacher_image(w)
+        p = self.decompose(w)
+        albedo, depth, transform, view, light = (p[k] for k in ("albedo", "depth", "transform", "view", "light"))
+        view_p, light_p = self.perturbation(view, light, generator)
+
+        def estimates():
+            return self.decode_view_light(ctx.w_perturb)
+
+        ctx = LossContext(
+            lazy={
+                "rendered": lambda: render(albedo, depth, transform, view, light),
+                "flipped": lambda: render(*flip_maps(albedo, depth, transform), view, light),
+                "w_perturb": lambda: self.manipulate(w, light_p, view_p),
+                "teacher_perturbed": lambda: self.teacher_image(ctx.w_perturb),
+                "perturbed": lambda: render(albedo, depth, transform, view_p, light_p),
+                "_estimates": estimates,
+                "view_estimate": lambda: ctx._estimates[0],
+                "light_estimate": lambda: ctx._estimates[1],
+                "re_rendered": lambda: render(albedo, depth, transform, ctx.view_estimate, ctx.light_estimate),
+                "object_mask": lambda: (depth.detach() <= self.recipe.lifter.transform_threshold).to(depth),
+            },
+            w=w,
+            target=target,
+            view_perturb=view_p,
+            light_perturb=light_p,
+            view_scale=self.view_scale,
+            light_scale=self.light_scale,
+            prior_penalty=self._prior_penalty,
+            **p,
+        )
+        return ctx
+
+    def _prior_penalty(self, w: torch.Tensor) -> torch.Tensor:
+        fn = getattr(self.prior, "penalty", None)
+        return fn(w) if callable(fn) else self.prior(w)
+
+    def compute_losses(
+        self, w: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One training step's loss for codes ``w``.
+
+        Args:
+            w: (B, w_dim) training codes (e.g. :meth:`sample_w`).
+            generator: random stream of the perturbations (seeded by the training loop).
+
+        Returns:
+            ``(total, terms)``: the weighted sum to back-propagate and name -> detached
+            unweighted value of every enabled term.
+        """
+        return self.loss_set(self.loss_context(w, generator))
+
+
+# ---------------------------------------------------------------------- helpers
+def _row(value: Any, w_dim: int, what: str) -> torch.Tensor:
+    t = torch.as_tensor(value, dtype=torch.float32).detach().cpu()
+    if t.numel() != w_dim:
+        raise ValueError(f"{what} must have {w_dim} values, got shape {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{what} contains NaN or infinite values")
+    return t.reshape(1, w_dim).clone()
+
+
+def _build_prior(cls: Any, **options: Any) -> nn.Module:
+    """Instantiate a prior with the options its constructor accepts."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return cls(**options)
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return cls(**options)
+    return cls(**{k: v for k, v in options.items() if k in params})
+
+
+@torch.no_grad()
+def _probe_feature_channels(teacher: Any) -> int:
+    out = teacher.synthesis(teacher.w_mean[:1], return_features=True)
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise ValueError("the teacher's synthesis(w, return_features=True) must return (image, features)")
+    return int(out[1].shape[1])
+
+
+def load_reference(reference: Mapping[str, Any]):
+    """Load the teacher described by ``teacher.reference()``: a file path or a registered name."""
+    from ganlift.teachers.loading import load_teacher
+
+    ref = dict(reference)
+    if ref.get("path"):
+        return load_teacher(ref["path"])
+    name = ref.pop("name")
+    ref.pop("sha256", None)
+    return load_teacher(name, **ref)

@@ -1,0 +1,385 @@
+"""The five networks of the lifter (paper section 3.1, appendix B, tables 3 and 4).
+
+* :class:`ViewDecoder` D_V: w -> view (pitch, yaw, roll in degrees, tx, ty, tz).
+* :class:`LightDecoder` D_L: w -> light (ambient, diffuse, dx, dy).
+* :class:`StyleManipulation` M: (w, light, view) -> w' (three embedding MLPs, summed, MLP).
+* :class:`ShapeDecoder` D_S: w0 (+ the teacher's last feature map, "InjectConv") -> depth logits.
+* :class:`TransformDecoder` D_T: w0 -> transformation-map logits.
+
+Widths follow the recipe: ``mlp_width`` (paper 512 = w_dim) and a decoder width that starts at
+``decoder_width`` channels at 4x4 and halves at every doubling down to ``decoder_min_width``
+(paper: 512 -> 16 at 256x256). All codes enter the networks normalised, ``(w - mean) / std``,
+and views/lights in their unit (tanh) space, see :func:`view_to_unit`/:func:`light_to_unit`.
+
+The post-processing that turns logits into the paper's ranges lives here too:
+:func:`depth_from_logits` and :func:`transform_from_logits`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "MLP",
+    "ViewDecoder",
+    "LightDecoder",
+    "StyleManipulation",
+    "ShapeDecoder",
+    "TransformDecoder",
+    "decoder_widths",
+    "view_scale",
+    "view_to_unit",
+    "view_from_unit",
+    "light_scale",
+    "light_to_unit",
+    "light_from_unit",
+    "depth_from_logits",
+    "transform_from_logits",
+    "gaussian_kernel",
+    "resize",
+]
+
+
+# ------------------------------------------------------------------------------ ranges
+def view_scale(max_rotation: float, max_translation: float, max_translation_z: float) -> torch.Tensor:
+    """Per-component half-ranges of a view: (6,) = (rot, rot, rot, t, t, tz)."""
+    r, t, tz = float(max_rotation), float(max_translation), float(max_translation_z)
+    return torch.tensor([r, r, r, t, t, tz])
+
+
+def view_from_unit(unit: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """(B, 6) values in [-1, 1] -> view in degrees / scene units."""
+    return unit * scale.to(unit)
+
+
+def view_to_unit(view: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """(B, 6) view in degrees / scene units -> unit space (the decoder's tanh space)."""
+    return view / scale.to(view)
+
+
+def light_scale(direction_range: float) -> torch.Tensor:
+    """Half-range of the light direction: (4,) multipliers for (ambient, diffuse, dx, dy)."""
+    return torch.tensor([1.0, 1.0, float(direction_range), float(direction_range)])
+
+
+def light_from_unit(unit: torch.Tensor, direction_range: float) -> torch.Tensor:
+    """(B, 4) tanh outputs -> (ambient, diffuse) in [0, 1] and (dx, dy) in +-range."""
+    ab = (unit[:, :2] + 1.0) / 2.0
+    return torch.cat([ab, unit[:, 2:] * direction_range], dim=1)
+
+
+def light_to_unit(light: torch.Tensor, direction_range: float) -> torch.Tensor:
+    """Inverse of :func:`light_from_unit`: (B, 4) light -> [-1, 1]^4."""
+    return torch.cat([light[:, :2] * 2.0 - 1.0, light[:, 2:] / direction_range], dim=1)
+
+
+# ------------------------------------------------------------------------------ MLPs
+class MLP(nn.Module):
+    """``layers`` linear layers with LeakyReLU(0.2) in between (paper: 4 layers, width 512).
+
+    Args:
+        in_dim: input size.
+        width: hidden size.
+        out_dim: output size.
+        layers: number of linear layers (>= 1).
+        norm: GroupNorm after each hidden linear layer (the official M uses it).
+        out_gain: scales the initial weights of the last layer; 0 makes the MLP output zero
+            at initialisation (used for residual heads).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        width: int,
+        out_dim: int,
+        layers: int = 4,
+        norm: bool = False,
+        out_gain: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if layers < 1:
+            raise ValueError(f"layers must be >= 1, got {layers}")
+        mods: list[nn.Module] = []
+        dim = in_dim
+        for _ in range(layers - 1):
+            mods.append(nn.Linear(dim, width))
+            if norm:
+                mods.append(nn.GroupNorm(_groups(width), width))
+            mods.append(nn.LeakyReLU(0.2))
+            dim = width
+        last = nn.Linear(dim, out_dim)
+        with torch.no_grad():
+            last.weight.mul_(out_gain)
+            last.bias.mul_(out_gain)
+        mods.append(last)
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_dim) -> (B, out_dim)."""
+        return self.net(x)
+
+
+class ViewDecoder(nn.Module):
+    """D_V: normalised w (B, w_dim) -> unit view (B, 6) in [-1, 1] (tanh).
+
+    Multiply by :func:`view_scale` for degrees (+-60 in the paper) and translations (+-0.1,
+    z +-0.01). The last layer starts small, so initial views are near the identity.
+    """
+
+    def __init__(self, w_dim: int, width: int, layers: int = 4) -> None:
+        super().__init__()
+        self.mlp = MLP(w_dim, width, 6, layers, out_gain=0.1)
+
+    def forward(self, w_norm: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.mlp(w_norm))
+
+
+class LightDecoder(nn.Module):
+    """D_L: normalised w (B, w_dim) -> unit light (B, 4) in [-1, 1] (tanh).
+
+    :func:`light_from_unit` maps it to ambient, diffuse in [0, 1] and dx, dy in range.
+    """
+
+    def __init__(self, w_dim: int, width: int, layers: int = 4) -> None:
+        super().__init__()
+        self.mlp = MLP(w_dim, width, 4, layers, out_gain=0.1)
+
+    def forward(self, w_norm: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.mlp(w_norm))
+
+
+class StyleManipulation(nn.Module):
+    """M: (w, light, view) -> w' (appendix B): three embedding MLPs summed, then an MLP.
+
+    Args:
+        w_dim: style code size.
+        width: hidden size of the four MLPs.
+        layers: layers per MLP.
+        residual: return ``w + MLP(...)`` with the last layer initialised to zero, so M starts
+            as the identity map (the paper's M is a plain MLP; the residual form makes the
+            texture G(w0) usable from the first step, which matters for short CPU runs).
+
+    Inputs and output are normalised codes and unit-space views/lights.
+    """
+
+    def __init__(self, w_dim: int, width: int, layers: int = 4, residual: bool = True) -> None:
+        super().__init__()
+        self.residual = bool(residual)
+        self.embed_w = MLP(w_dim, width, width, layers, norm=True)
+        self.embed_light = MLP(4, width, width, layers, norm=True)
+        self.embed_view = MLP(6, width, width, layers, norm=True)
+        self.out = MLP(width, width, w_dim, layers, norm=True, out_gain=0.0 if residual else 1.0)
+
+    def forward(self, w_norm: torch.Tensor, light_unit: torch.Tensor, view_unit: torch.Tensor) -> torch.Tensor:
+        """(B, w_dim), (B, 4), (B, 6) -> (B, w_dim) normalised manipulated code."""
+        h = self.embed_w(w_norm) + self.embed_light(light_unit) + self.embed_view(view_unit)
+        delta = self.out(F.leaky_relu(h, 0.2))
+        return w_norm + delta if self.residual else delta
+
+
+# ------------------------------------------------------------------------------ decoders
+def _groups(channels: int) -> int:
+    """GroupNorm groups as in table 3: channels / 4 (GN(64) for 256 channels), at least 1."""
+    g = max(1, channels // 4)
+    while channels % g:
+        g -= 1
+    return g
+
+
+def decoder_widths(resolution: int, width: int, min_width: int) -> dict[int, int]:
+    """Channels per feature-map size: ``{4: width, 8: width/2, ..., resolution/2: ...}``.
+
+    With the paper's (256, 512, 16): 512, 256, 128, 64, 32, 16 at 4 .. 128.
+    """
+    if resolution < 8 or resolution & (resolution - 1):
+        raise ValueError(f"resolution must be a power of two >= 8, got {resolution}")
+    out, size, ch = {}, 4, int(width)
+    while size <= resolution // 2:
+        out[size] = max(int(min_width), ch)
+        size, ch = size * 2, ch // 2
+    return out
+
+
+def _block(cin: int, cout: int, k: int, deconv: bool = False, norm: bool = True) -> list[nn.Module]:
+    if deconv:
+        conv: nn.Module = nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=not norm)
+    else:
+        conv = nn.Conv2d(cin, cout, k, 1, k // 2, bias=not norm, padding_mode="replicate")
+    mods = [conv]
+    if norm:
+        mods.append(nn.GroupNorm(_groups(cout), cout))
+    mods.append(nn.ReLU(inplace=True))
+    return mods
+
+
+class _Trunk(nn.Module):
+    """MLP -> Deconv 4x4 -> up-sampling deconvs to resolution/2 (tables 3 and 4, upper part)."""
+
+    def __init__(
+        self, w_dim: int, mlp_width: int, mlp_layers: int, resolution: int,
+        width: int, min_width: int, convs: bool,
+    ) -> None:
+        super().__init__()
+        widths = decoder_widths(resolution, width, min_width)
+        sizes = sorted(widths)
+        self.mlp = MLP(w_dim, mlp_width, mlp_width, mlp_layers)
+        mods: list[nn.Module] = [nn.ConvTranspose2d(mlp_width, widths[4], 4, 1, 0), nn.ReLU(inplace=True)]
+        if convs:  # table 3 has a plain Conv + ReLU at 4x4
+            mods += [nn.Conv2d(widths[4], widths[4], 3, 1, 1, padding_mode="replicate"), nn.ReLU(inplace=True)]
+        for prev, size in zip(sizes[:-1], sizes[1:]):
+            mods += _block(widths[prev], widths[size], 4, deconv=True)
+            if convs:
+                mods += _block(widths[size], widths[size], 3)
+        self.net = nn.Sequential(*mods)
+        self.out_channels = widths[sizes[-1]]
+
+    def forward(self, w_norm: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.mlp(w_norm), 0.2)
+        return self.net(h[:, :, None, None])
+
+
+class ShapeDecoder(nn.Module):
+    """D_S (table 3): normalised w0 and the teacher's last feature map -> depth logits.
+
+    Args:
+        w_dim: style code size.
+        mlp_width, mlp_layers: the input MLP.
+        resolution: output size R (power of two >= 8).
+        width, min_width: decoder widths (see :func:`decoder_widths`).
+        feature_channels: channels of the teacher's last feature map (0 = no InjectConv).
+
+    Forward:
+        w_norm (B, w_dim), features (B, C, h, w) or None -> logits (B, 1, R, R).
+    """
+
+    def __init__(
+        self, w_dim: int, mlp_width: int, mlp_layers: int, resolution: int,
+        width: int, min_width: int, feature_channels: int = 0,
+    ) -> None:
+        super().__init__()
+        self.resolution = int(resolution)
+        self.trunk = _Trunk(w_dim, mlp_width, mlp_layers, resolution, width, min_width, convs=True)
+        c = self.trunk.out_channels
+        self.feature_channels = int(feature_channels)
+        # InjectConv: a 1x1 conv of the teacher's features, added after the last up-sampling.
+        self.inject = nn.Conv2d(self.feature_channels, c, 1) if self.feature_channels else None
+        self.head = nn.Sequential(
+            *_block(c, c, 3), *_block(c, c, 5), nn.Conv2d(c, 1, 5, 1, 2, padding_mode="replicate")
+        )
+
+    def forward(self, w_norm: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        h = F.interpolate(self.trunk(w_norm), scale_factor=2, mode="nearest")
+        if self.inject is not None:
+            if features is None:
+                raise ValueError(
+                    f"ShapeDecoder was built with feature_channels={self.feature_channels}; "
+                    "pass the teacher's last feature map"
+                )
+            if features.shape[1] != self.feature_channels:
+                raise ValueError(
+                    f"features must have {self.feature_channels} channels, got {tuple(features.shape)}"
+                )
+            h = h + self.inject(resize(features, self.resolution))
+        return self.head(h)
+
+
+class TransformDecoder(nn.Module):
+    """D_T (table 4): normalised w0 (B, w_dim) -> transformation-map logits (B, 1, R, R)."""
+
+    def __init__(
+        self, w_dim: int, mlp_width: int, mlp_layers: int, resolution: int,
+        width: int, min_width: int,
+    ) -> None:
+        super().__init__()
+        self.trunk = _Trunk(w_dim, mlp_width, mlp_layers, resolution, width, min_width, convs=False)
+        c = self.trunk.out_channels
+        self.head = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            *_block(c, c, 3),
+            nn.Conv2d(c, 1, 5, 1, 2, padding_mode="replicate"),
+        )
+
+    def forward(self, w_norm: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(w_norm))
+
+
+# ------------------------------------------------------------------------------ outputs
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize (B, C, H, W) to size x size: area averaging down, bilinear up."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    if x.shape[-1] > size:
+        return F.interpolate(x, size=(size, size), mode="area")
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def depth_from_logits(
+    logits: torch.Tensor,
+    depth_range: tuple[float, float] = (0.9, 1.1),
+    border_depth: float = 1.05,
+    border_columns: int = 2,
+) -> torch.Tensor:
+    """Depth in the paper's range: logits minus their per-image mean, tanh, mapped to range.
+
+    The left and right ``border_columns`` columns are pinned to ``border_depth`` (official
+    code), which anchors the background behind the object.
+
+    Args:
+        logits: (B, 1, H, W).
+
+    Returns:
+        (B, 1, H, W) depth.
+    """
+    lo, hi = float(depth_range[0]), float(depth_range[1])
+    x = logits - logits.mean(dim=(1, 2, 3), keepdim=True)
+    depth = (lo + hi) / 2 + (hi - lo) / 2 * torch.tanh(x)
+    k = int(border_columns)
+    if k > 0:
+        cols = torch.arange(depth.shape[-1], device=depth.device)
+        edge = (cols < k) | (cols >= depth.shape[-1] - k)
+        depth = torch.where(edge.view(1, 1, 1, -1), torch.full_like(depth, border_depth), depth)
+    return depth
+
+
+def gaussian_kernel(size: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Normalised 2D Gaussian (size, size) with OpenCV's default sigma for that size."""
+    sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
+    r = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
+    g = torch.exp(-(r**2) / (2 * sigma**2))
+    k = g[:, None] * g[None, :]
+    return k / k.sum()
+
+
+def transform_from_logits(
+    logits: torch.Tensor,
+    depth: torch.Tensor,
+    threshold: float = 1.04,
+    blur: int = 21,
+    frame: int = 1,
+) -> torch.Tensor:
+    """Transformation map T (paper eq. 1, official post-processing).
+
+    ``T = sigmoid(logits + 5)`` (starts near 1), forced to 1 on the object
+    (``depth <= threshold``), blurred with a ``blur`` x ``blur`` Gaussian, and forced to 0 on
+    the outer ``frame`` pixels so the image border never moves.
+
+    Args:
+        logits: (B, 1, H, W).
+        depth: (B, 1, H, W) canonical depth.
+
+    Returns:
+        (B, 1, H, W) in [0, 1].
+    """
+    t = torch.sigmoid(logits + 5.0)
+    t = torch.where(depth.detach() <= threshold, torch.ones_like(t), t)
+    if blur and blur > 1:
+        k = gaussian_kernel(blur, t.device, t.dtype)[None, None]
+        t = F.conv2d(F.pad(t, [blur // 2] * 4, mode="replicate"), k)
+    if frame > 0:
+        keep = torch.zeros_like(t[:1])
+        keep[..., frame:-frame, frame:-frame] = 1.0
+        t = t * keep
+    return t
+

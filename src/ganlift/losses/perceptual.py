@@ -1,0 +1,204 @@
+"""Perceptual image distances: timm VGG16 features (paper) and a structural SSIM alternative.
+
+Both take images in [0, 1] and an optional (B, 1, H, W) mask, and average over ``scales``
+image scales (x1, x1/2, x1/4 in the paper).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganlift.losses._weights import hub_file, load_strict, read_state_dict
+
+__all__ = ["VGGPerceptual", "SSIMDistance", "create_perceptual", "load_vgg16_features", "vgg16_features", "masked_mean"]
+
+# relu2_2, relu3_3 and relu4_3 in VGG16's `features` Sequential (timm and torchvision layout).
+VGG_LAYERS = {"relu2_2": 8, "relu3_3": 15, "relu4_3": 22}
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+MISSING_VGG_HELP = (
+    "the perceptual loss (distance.perceptual = \"vgg16\") needs VGG16 weights. Supply them "
+    "with distance.perceptual_weights = \"/path/to/vgg16.safetensors\" (a timm or torchvision "
+    "VGG16 state dict, .safetensors or .pth; e.g. `--set distance.perceptual_weights=PATH`), "
+    "or let huggingface_hub download distance.perceptual_repo (default timm/vgg16.tv_in1k; "
+    "needs network, HF_HUB_OFFLINE unset), or switch the term off: "
+    "distance.perceptual = \"ssim\" (structural, no weights) or \"none\"."
+)
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of (B, C, H, W) ``values`` over pixels where ``mask`` (B, 1, H, W) is on.
+
+    Returns 0 (not NaN) when the mask is empty.
+    """
+    if mask is None:
+        return values.mean()
+    mask = mask.to(values.dtype)
+    if mask.shape[-2:] != values.shape[-2:]:
+        mask = F.adaptive_avg_pool2d(mask, values.shape[-2:])
+    weight = mask.expand_as(values)
+    return (values * weight).sum() / weight.sum().clamp_min(1e-8)
+
+
+def _downscale(x: torch.Tensor, level: int) -> torch.Tensor:
+    return x if level == 0 else F.avg_pool2d(x, 2**level)
+
+
+def vgg16_features() -> nn.Sequential:
+    """timm's VGG16 ``features`` up to relu4_3, with uninitialised weights.
+
+    The full model is built on the meta device (its 100M-parameter head is never allocated);
+    only the convolutions that the perceptual loss uses are materialised.
+    """
+    import timm
+
+    with torch.device("meta"):
+        model = timm.create_model("vgg16", pretrained=False)
+    return model.features[: VGG_LAYERS["relu4_3"] + 1].to_empty(device="cpu")
+
+
+def load_vgg16_features(weights: str = "", repo: str = "timm/vgg16.tv_in1k") -> nn.Sequential:
+    """VGG16 ``features`` up to relu4_3, frozen, with weights from a file or the Hub.
+
+    Args:
+        weights: local file (timm or torchvision VGG16 state dict; ``features.*`` keys are
+            used, the classifier is ignored). Empty: download ``repo``'s model.safetensors.
+        repo: Hugging Face Hub repository used when ``weights`` is empty.
+
+    Raises:
+        RuntimeError: no weights available; the message says how to supply them or turn
+            the term off.
+        ValueError: the file does not hold VGG16 weights.
+    """
+    try:
+        path = weights or hub_file(repo)
+        state = read_state_dict(path)
+    except (FileNotFoundError, RuntimeError) as err:
+        raise RuntimeError(f"{MISSING_VGG_HELP} ({err})") from None
+    features = vgg16_features()
+    if any(k.startswith("features.") for k in state):
+        state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+
+    # keep the layers up to relu4_3; anything else left over is reported as unexpected
+    def index(key: str) -> int:
+        head = key.split(".")[0]
+        return int(head) if head.isdigit() else -1
+
+    state = {k: v for k, v in state.items() if index(k) < len(features)}
+    load_strict(features, state, f"VGG16 weights {path!r}")
+    for p in features.parameters():
+        p.requires_grad_(False)
+    return features.eval()
+
+
+class VGGPerceptual(nn.Module):
+    """Paper perceptual distance: squared differences of per-pixel L2-normalised VGG16
+    features at relu2_2, relu3_3 and relu4_3, on ``scales`` image scales; the
+    ``3 * scales`` terms are averaged.
+
+    Args:
+        features: VGG16 ``features`` (at least up to index 22), e.g. from
+            :func:`load_vgg16_features`. Frozen and kept in eval mode.
+        scales: number of image scales.
+    """
+
+    def __init__(self, features: nn.Sequential, scales: int = 3) -> None:
+        super().__init__()
+        self.features = features
+        for p in self.features.parameters():
+            p.requires_grad_(False)
+        self.scales = int(scales)
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> "VGGPerceptual":
+        return super().train(False)  # frozen backbone: always eval
+
+    def _taps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out, stops = [], set(VGG_LAYERS.values())
+        h = (x - self.mean) / self.std
+        for i, layer in enumerate(self.features):
+            h = layer(h)
+            if i in stops:
+                out.append(h / h.norm(dim=1, keepdim=True).clamp_min(1e-10))
+            if i >= max(stops):
+                break
+        return out
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 3, H, W) images in [0, 1] (+ mask (B, 1, H, W)) -> scalar."""
+        terms = []
+        for level in range(self.scales):
+            a_s, b_s = _downscale(a, level), _downscale(b, level)
+            m_s = None if mask is None else _downscale(mask, level)
+            both = self._taps(torch.cat([a_s, b_s]))
+            for f in both:
+                fa, fb = f.chunk(2)
+                terms.append(masked_mean(((fa - fb) ** 2).sum(1, keepdim=True), m_s))
+        return torch.stack(terms).mean()
+
+
+class SSIMDistance(nn.Module):
+    """Structural distance ``(1 - SSIM) / 2`` per pixel (Gaussian window), masked, averaged
+    over ``scales`` image scales. Needs no weights: the perceptual term for CPU-sized runs.
+
+    Args:
+        scales: number of image scales.
+        window: Gaussian window size (odd).
+        sigma: Gaussian sigma.
+    """
+
+    def __init__(self, scales: int = 3, window: int = 7, sigma: float = 1.5) -> None:
+        super().__init__()
+        self.scales = int(scales)
+        self.window = int(window)
+        r = torch.arange(window, dtype=torch.float32) - (window - 1) / 2
+        g = torch.exp(-(r**2) / (2 * sigma**2))
+        g = g / g.sum()
+        self.register_buffer("kernel", (g[:, None] * g[None, :])[None, None], persistent=False)
+
+    def _blur(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        pad = self.window // 2
+        return F.conv2d(F.pad(x, [pad] * 4, mode="replicate"), self.kernel.to(x).expand(c, 1, -1, -1), groups=c)
+
+    def dssim(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Per-pixel (B, 3, H, W) ``(1 - SSIM) / 2`` of images in [0, 1]."""
+        c1, c2 = 0.01**2, 0.03**2
+        mu_a, mu_b = self._blur(a), self._blur(b)
+        var_a = self._blur(a * a) - mu_a**2
+        var_b = self._blur(b * b) - mu_b**2
+        cov = self._blur(a * b) - mu_a * mu_b
+        ssim = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+        return ((1 - ssim) / 2).clamp(0, 1)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 3, H, W) images in [0, 1] (+ mask (B, 1, H, W)) -> scalar."""
+        terms = []
+        for level in range(self.scales):
+            if min(a.shape[-2:]) // 2**level < 4:
+                break
+            m_s = None if mask is None else _downscale(mask, level)
+            terms.append(masked_mean(self.dssim(_downscale(a, level), _downscale(b, level)), m_s))
+        return torch.stack(terms).mean()
+
+
+def create_perceptual(
+    name: str, weights: str = "", repo: str = "timm/vgg16.tv_in1k", scales: int = 3
+) -> nn.Module | None:
+    """Build the perceptual distance named in a recipe: ``"vgg16"``, ``"ssim"`` or ``"none"``.
+
+    Raises:
+        ValueError: unknown name.
+        RuntimeError: VGG16 weights missing (message says how to supply them).
+    """
+    if name == "none":
+        return None
+    if name == "ssim":
+        return SSIMDistance(scales=scales)
+    if name == "vgg16":
+        return VGGPerceptual(load_vgg16_features(weights, repo), scales=scales)
+    raise ValueError(f"distance.perceptual must be 'vgg16', 'ssim' or 'none', got {name!r}")

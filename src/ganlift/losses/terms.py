@@ -1,0 +1,179 @@
+"""The LiftedGAN loss terms (paper section 3.2), registered in :data:`ganlift.losses.LOSSES`.
+
+Each term reads a :class:`~ganlift.losses.base.LossContext` and returns a scalar; gradient
+routing (what is detached) is part of the term, as the paper prescribes:
+
+========================  ==========================================================  ==========================
+term                      value                                                       trains
+========================  ==========================================================  ==========================
+``reconstruction``        d(R(A,S,T,V,L), G(w))                                       everything but the teacher
+``flip``                  d(R(flip A, flip S, flip T, V, L), G(w))                    everything
+``perturb_a``             d(R(A,S,T,D_V(w'),D_L(w')), sg[G(w')])                      A, S, T, D_V, D_L, M
+``perturb_b``             d(G(w'), sg[R(A,S,T,V',L')]), w' = M(w, L', V')             M only
+``cycle``                 MSE(D_V(w'), V') on rotations + MSE(D_L(w'), L'), unit-space  D_V, D_L, M
+``prior``                 prior penalty of w' (Gaussian: |w'-mu|^2 / (2 sigma^2))      M
+``identity``              |f(G(w0)) - f(R(A,S,T,V',L'))|^2, only |yaw'| < range        A, S, T, M
+``albedo_rank``           nuclear norm of the masked high-pass grey albedos (B x HW)  M (through A), S
+========================  ==========================================================  ==========================
+
+``sg`` is stop-gradient. ``d`` is the shared :class:`~ganlift.losses.distance.ImageDistance`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+
+from ganlift.losses import register
+from ganlift.losses.base import LossTerm
+from ganlift.losses.distance import ImageDistance
+from ganlift.losses.identity import Identity  # noqa: F401  (registers "identity")
+
+__all__ = [
+    "ImageTerm",
+    "Reconstruction",
+    "Flip",
+    "PerturbA",
+    "PerturbB",
+    "Cycle",
+    "Prior",
+    "AlbedoRank",
+    "Identity",
+]
+
+
+def _gaussian(size: int, like: torch.Tensor) -> torch.Tensor:
+    """Normalised (size, size) Gaussian, OpenCV's default sigma for the size."""
+    sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
+    r = torch.arange(size, device=like.device, dtype=like.dtype) - (size - 1) / 2
+    g = torch.exp(-(r**2) / (2 * sigma**2))
+    k = g[:, None] * g[None, :]
+    return k / k.sum()
+
+
+class ImageTerm(LossTerm):
+    """A term built on the shared image distance ``d`` (passed in by the LossSet)."""
+
+    def __init__(self, distance: ImageDistance | None = None) -> None:
+        super().__init__()
+        self.distance = distance if distance is not None else ImageDistance()
+
+    @classmethod
+    def build(cls, shared: Mapping[str, Any], **options: Any) -> "ImageTerm":
+        return cls(shared.get("distance"), **options)
+
+
+@register("reconstruction")
+class Reconstruction(ImageTerm):
+    """d(rendered image, teacher image), masked by the rendered valid-pixel mask (eq. 2)."""
+
+    requires = ("rendered", "target")
+
+    def forward(self, ctx) -> torch.Tensor:
+        return self.distance(ctx.rendered.image, ctx.target, ctx.rendered.mask)
+
+
+@register("flip")
+class Flip(ImageTerm):
+    """Symmetric reconstruction: the mirrored albedo, depth *and* T rendered with the same
+    view and light must still give the teacher image."""
+
+    requires = ("flipped", "target")
+
+    def forward(self, ctx) -> torch.Tensor:
+        return self.distance(ctx.flipped.image, ctx.target, ctx.flipped.mask)
+
+
+@register("perturb_a")
+class PerturbA(ImageTerm):
+    """The render under the re-estimated view and light of w' matches G(w') (a stopped
+    target): trains the 3D components to explain the teacher's other views."""
+
+    requires = ("re_rendered", "teacher_perturbed")
+
+    def forward(self, ctx) -> torch.Tensor:
+        return self.distance(ctx.re_rendered.image, ctx.teacher_perturbed.detach(), ctx.re_rendered.mask)
+
+
+@register("perturb_b")
+class PerturbB(ImageTerm):
+    """G(M(w, L', V')) matches the (stopped) render under (V', L'): gradients reach only M."""
+
+    requires = ("teacher_perturbed", "perturbed")
+
+    def forward(self, ctx) -> torch.Tensor:
+        return self.distance(ctx.teacher_perturbed, ctx.perturbed.image.detach(), ctx.perturbed.mask.detach())
+
+
+@register("cycle")
+class Cycle(LossTerm):
+    """View/light cycle (eq. 5): D_V(w') should give V' and D_L(w') give L'.
+
+    Differences are measured in unit space (divided by the half-ranges), so degrees and
+    translations are comparable.
+
+    Args:
+        rotation_only: compare only the three rotations of the view (the official code).
+    """
+
+    requires = ("view_estimate", "view_perturb", "light_estimate", "light_perturb", "view_scale", "light_scale")
+
+    def __init__(self, *, rotation_only: bool = True) -> None:
+        super().__init__()
+        self.rotation_only = bool(rotation_only)
+
+    def forward(self, ctx) -> torch.Tensor:
+        dv = (ctx.view_estimate - ctx.view_perturb) / ctx.view_scale.to(ctx.view_perturb)
+        if self.rotation_only:
+            dv = dv[:, :3]
+        dl = (ctx.light_estimate - ctx.light_perturb) / ctx.light_scale.to(ctx.light_perturb)
+        return (dv**2).mean() + (dl**2).mean()
+
+
+@register("prior")
+class Prior(LossTerm):
+    """Prior on the manipulated codes w' (eq. 3): ``ctx.prior_penalty(w')`` averaged over
+    the batch (for the Gaussian prior ``|w' - mu|^2 / (2 sigma^2)`` per dimension)."""
+
+    requires = ("w_perturb", "prior_penalty")
+
+    def forward(self, ctx) -> torch.Tensor:
+        return ctx.prior_penalty(ctx.w_perturb).mean()
+
+
+@register("albedo_rank")
+class AlbedoRank(LossTerm):
+    """Albedo consistency (eq. 7): nuclear norm of the B x (size*size) matrix of masked,
+    high-pass filtered grey albedos (grey minus its Gaussian blur).
+
+    Args:
+        size: the maps are average-pooled to size x size first (official: 64).
+        blur: Gaussian kernel size of the low-pass that is subtracted (odd).
+    """
+
+    requires = ("albedo", "object_mask")
+
+    def __init__(self, *, size: int = 64, blur: int = 5) -> None:
+        super().__init__()
+        if blur < 3 or blur % 2 == 0:
+            raise ValueError(f"albedo_rank blur must be an odd kernel size >= 3, got {blur}")
+        self.size = int(size)
+        self.blur = int(blur)
+
+    def high_pass(self, albedo: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, 1, h, w) masked high-pass grey maps."""
+        grey = albedo.mean(1, keepdim=True)
+        k = _gaussian(self.blur, grey)[None, None]
+        low = F.conv2d(F.pad(grey, [self.blur // 2] * 4, mode="replicate"), k)
+        high = grey - low
+        if mask is not None:
+            high = high * mask.to(high)
+        if high.shape[-1] > self.size:
+            high = F.adaptive_avg_pool2d(high, self.size)
+        return high
+
+    def forward(self, ctx) -> torch.Tensor:
+        high = self.high_pass(ctx.albedo, ctx.object_mask)
+        return torch.linalg.svdvals(high.flatten(1)).sum()

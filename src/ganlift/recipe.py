@@ -1,0 +1,629 @@
+"""Recipes: every setting of a lift (networks, renderer, perturbations, losses, training) as data.
+
+A recipe is a TOML file with the sections below. ``extends = "faces"`` (a registered name or
+a path, relative to the extending file) builds on another recipe; tables are merged key by key.
+Unknown sections, keys and loss terms are errors that name the key and the allowed ones.
+
+.. code-block:: toml
+
+    extends = "faces"
+    name = "my-faces"
+
+    [train]
+    steps = 20000
+
+    [losses]
+    identity = 0            # a number is the term's weight; 0 turns the term off
+    flip = { weight = 2.0 }
+
+Example:
+    >>> from ganlift.recipe import load_recipe
+    >>> recipe = load_recipe("synthetic", overrides={"train.steps": 10})
+    >>> recipe.train.steps
+    10
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import inspect
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ganlift.registry import Registry
+from ganlift.utils.resources import data_dir
+
+__all__ = [
+    "Recipe",
+    "RECIPES",
+    "load_recipe",
+    "recommended_recipe",
+    "parse_overrides",
+    "LifterSection",
+    "RenderSection",
+    "TeacherSection",
+    "PerturbSection",
+    "DistanceSection",
+    "TrainSection",
+]
+
+
+@dataclass
+class TeacherSection:
+    """How the teacher is sampled.
+
+    Attributes:
+        truncation: truncation psi for the training codes (paper: 0.7).
+        prior: name in ``ganlift.priors.PRIORS`` of the prior on manipulated codes w'.
+        prior_samples: mapped samples used once to estimate the prior's statistics.
+        prior_seed: seed of those samples (the statistics are saved with the lifter).
+    """
+
+    truncation: float = 0.7
+    prior: str = "gaussian"
+    prior_samples: int = 50_000
+    prior_seed: int = 0
+
+
+@dataclass
+class LifterSection:
+    """Network sizes and output ranges of the lifter (paper appendix B).
+
+    Attributes:
+        resolution: lifting resolution (teacher images are resized to it); a power of two >= 8.
+        mlp_width: hidden width of every MLP; 0 means the teacher's ``w_dim`` (paper: 512).
+        mlp_layers: layers per MLP (paper: 4).
+        decoder_width: channels of the shape/transform decoders at 4x4 (paper: 512); halved
+            at every doubling of the resolution down to ``decoder_min_width`` (paper: 16).
+        decoder_min_width: smallest decoder width.
+        residual_manipulation: M predicts ``w' = w + MLP(...)`` (starts as the identity, so
+            G(w0) is a usable texture from step 0) instead of the paper's plain MLP.
+        depth_range: canonical depth range (paper: 0.9 .. 1.1).
+        border_depth: depth the left/right border columns are pinned to (official: 1.05).
+        border_columns: how many columns on each side are pinned (official: 2 at 256).
+        max_rotation: rotation range in degrees, +- (paper: 60).
+        max_translation: x/y translation range, +- (paper: 0.1).
+        max_translation_z: z translation range, +- (official: 0.01).
+        light_direction: range of the light direction's dx, dy (+-), d = normalise(dx, dy, 1).
+        transform_threshold: depth at or below which a pixel is "object" and T is forced to 1.
+        transform_blur: Gaussian blur kernel size applied to T (official: 21 at 256; odd).
+        transform_frame: width in pixels of the outer frame where T is forced to 0.
+        min_shading: shading floor when de-lighting the texture into the albedo.
+    """
+
+    resolution: int = 256
+    mlp_width: int = 512
+    mlp_layers: int = 4
+    decoder_width: int = 512
+    decoder_min_width: int = 16
+    residual_manipulation: bool = True
+    depth_range: list = field(default_factory=lambda: [0.9, 1.1])
+    border_depth: float = 1.05
+    border_columns: int = 2
+    max_rotation: float = 60.0
+    max_translation: float = 0.1
+    max_translation_z: float = 0.01
+    light_direction: float = 1.0
+    transform_threshold: float = 1.04
+    transform_blur: int = 21
+    transform_frame: int = 1
+    min_shading: float = 0.05
+
+
+@dataclass
+class RenderSection:
+    """Renderer backend (``ganlift.render.RENDERERS``) and field of view in degrees."""
+
+    renderer: str = "torch"
+    fov: float = 10.0
+
+
+@dataclass
+class PerturbSection:
+    """Random views and lights for the perturbation losses (paper appendix B).
+
+    Attributes:
+        yaw: yaw drawn from U(-yaw, yaw) degrees (paper: 45).
+        pitch: pitch drawn from U(-pitch, pitch) degrees (official code: 15; paper text: 10).
+        roll: roll drawn from U(-roll, roll) degrees (paper: 0).
+        shuffle_light: perturbed light = the batch's predicted lights, shuffled (paper);
+            otherwise the predicted light is kept.
+    """
+
+    yaw: float = 45.0
+    pitch: float = 15.0
+    roll: float = 0.0
+    shuffle_light: bool = True
+
+
+@dataclass
+class DistanceSection:
+    """The image distance d(a, b) shared by reconstruction, flip and perturbation terms.
+
+    ``d = l1 * L1 + perceptual_weight * perceptual``, masked by the rendered valid-pixel mask.
+
+    Attributes:
+        l1: weight of the masked L1 term.
+        perceptual: ``"vgg16"`` (paper: timm VGG16 relu2_2/3_3/4_3 at 3 scales), ``"ssim"``
+            (structural, no weights, for CPU-sized runs) or ``"none"``.
+        perceptual_weight: weight of the perceptual term (paper: 1.0).
+        perceptual_weights: local VGG16 weights file (timm or torchvision state dict,
+            ``.safetensors`` or ``.pth``); empty = download ``perceptual_repo`` from the Hub.
+        perceptual_repo: Hub repository of the VGG16 weights.
+        scales: number of image scales (x1, x1/2, x1/4, ...) averaged (paper: 3).
+    """
+
+    l1: float = 1.0
+    perceptual: str = "vgg16"
+    perceptual_weight: float = 1.0
+    perceptual_weights: str = ""
+    perceptual_repo: str = "timm/vgg16.tv_in1k"
+    scales: int = 3
+
+
+@dataclass
+class TrainSection:
+    """Optimiser and schedule (used by ``ganlift.train``).
+
+    Attributes:
+        steps: training steps (paper: 50k iterations in the official code, 30k in the text).
+        batch_size: codes per step (per process under torchrun).
+        lr: Adam learning rate (paper: 1e-4).
+        betas: Adam betas.
+        grad_clip: clip the global gradient norm to this value; 0 turns clipping off.
+        log_every: steps between log lines.
+        sample_every: steps between sample grids.
+        checkpoint_every: steps between checkpoints.
+        num_samples: samples per grid.
+    """
+
+    steps: int = 50_000
+    batch_size: int = 8
+    lr: float = 1e-4
+    betas: list = field(default_factory=lambda: [0.9, 0.999])
+    grad_clip: float = 0.0
+    log_every: int = 50
+    sample_every: int = 1000
+    checkpoint_every: int = 5000
+    num_samples: int = 8
+
+
+_SECTIONS: dict[str, type] = {
+    "teacher": TeacherSection,
+    "lifter": LifterSection,
+    "render": RenderSection,
+    "perturb": PerturbSection,
+    "distance": DistanceSection,
+    "train": TrainSection,
+}
+_TOP_KEYS = ("name", "description", "extends", *_SECTIONS, "losses")
+_PERCEPTUAL = ("vgg16", "ssim", "none")
+
+
+@dataclass
+class Recipe:
+    """A complete, validated recipe. Build with :func:`load_recipe` or :meth:`from_dict`.
+
+    Attributes:
+        name: recipe name.
+        description: one line shown by ``ganlift recipes``.
+        teacher, lifter, render, perturb, distance, train: the sections (see their classes).
+        losses: loss term name -> options dict with at least ``weight``; terms with weight 0
+            are off. Names are registered in :data:`ganlift.losses.LOSSES`.
+    """
+
+    name: str = "custom"
+    description: str = ""
+    teacher: TeacherSection = field(default_factory=TeacherSection)
+    lifter: LifterSection = field(default_factory=LifterSection)
+    render: RenderSection = field(default_factory=RenderSection)
+    perturb: PerturbSection = field(default_factory=PerturbSection)
+    distance: DistanceSection = field(default_factory=DistanceSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    losses: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "recipe") -> "Recipe":
+        """Validate a fully resolved recipe dict (no ``extends``) and build the Recipe.
+
+        Raises:
+            ValueError: unknown section/key/loss term, wrong type or out-of-range value.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{source}: a recipe must be a table, got {type(data).__name__}")
+        _check_keys(data, _TOP_KEYS, source)
+        if data.get("extends"):
+            raise ValueError(f"{source}: 'extends' must be resolved first; use load_recipe()")
+        kwargs: dict[str, Any] = {
+            "name": _typed(data.get("name", "custom"), str, f"{source}: name"),
+            "description": _typed(data.get("description", ""), str, f"{source}: description"),
+        }
+        for key, section_cls in _SECTIONS.items():
+            table = data.get(key, {})
+            if not isinstance(table, Mapping):
+                raise ValueError(f"{source}: [{key}] must be a table, got {table!r}")
+            kwargs[key] = _build_section(section_cls, table, f"{source}: [{key}]")
+        kwargs["losses"] = _build_losses(data.get("losses", {}), f"{source}: [losses]")
+        recipe = cls(**kwargs)
+        recipe.validate(source)
+        return recipe
+
+    def validate(self, source: str = "recipe") -> None:
+        """Check value ranges. Raises ValueError naming the key and the allowed values."""
+        lf, tr = self.lifter, self.train
+        res = lf.resolution
+        if res < 8 or res & (res - 1):
+            raise ValueError(f"{source}: lifter.resolution must be a power of two >= 8, got {res}")
+        if len(lf.depth_range) != 2 or not lf.depth_range[0] < 1.0 < lf.depth_range[1]:
+            raise ValueError(
+                f"{source}: lifter.depth_range must be [min, max] around 1.0, got {lf.depth_range}"
+            )
+        if lf.transform_blur < 0 or (lf.transform_blur and lf.transform_blur % 2 == 0):
+            raise ValueError(
+                f"{source}: lifter.transform_blur must be 0 or an odd kernel size, "
+                f"got {lf.transform_blur}"
+            )
+        if 2 * lf.border_columns >= res or 2 * lf.transform_frame >= res:
+            raise ValueError(f"{source}: lifter.border_columns/transform_frame too large for {res}")
+        for key in ("mlp_layers", "decoder_width", "decoder_min_width"):
+            if getattr(lf, key) < 1:
+                raise ValueError(f"{source}: lifter.{key} must be >= 1")
+        if lf.mlp_width < 0:
+            raise ValueError(f"{source}: lifter.mlp_width must be >= 0 (0 = teacher w_dim)")
+        if not 0 < lf.min_shading <= 1:
+            raise ValueError(f"{source}: lifter.min_shading must be in (0, 1]")
+        if not 0 < self.render.fov < 180:
+            raise ValueError(f"{source}: render.fov must be in (0, 180) degrees")
+        if self.distance.perceptual not in _PERCEPTUAL:
+            raise ValueError(
+                f"{source}: distance.perceptual must be one of {', '.join(_PERCEPTUAL)}, "
+                f"got {self.distance.perceptual!r}"
+            )
+        if self.distance.scales < 1:
+            raise ValueError(f"{source}: distance.scales must be >= 1")
+        if not 0 < self.teacher.truncation <= 1.5:
+            raise ValueError(f"{source}: teacher.truncation must be in (0, 1.5]")
+        if tr.steps < 0 or tr.batch_size < 1 or tr.lr <= 0:
+            raise ValueError(f"{source}: train.steps >= 0, train.batch_size >= 1, train.lr > 0")
+        if len(tr.betas) != 2:
+            raise ValueError(f"{source}: train.betas must be [beta1, beta2]")
+        for key in ("yaw", "pitch", "roll"):
+            if not 0 <= getattr(self.perturb, key) <= lf.max_rotation:
+                raise ValueError(
+                    f"{source}: perturb.{key} must be in [0, lifter.max_rotation="
+                    f"{lf.max_rotation}]"
+                )
+
+    # ------------------------------------------------------------------ reading
+    def to_dict(self) -> dict:
+        """A plain, JSON/TOML-serialisable dict that :meth:`from_dict` turns back into it."""
+        out = dataclasses.asdict(self)
+        out["losses"] = copy.deepcopy(self.losses)
+        return out
+
+    def to_toml(self) -> str:
+        """The resolved recipe as TOML text."""
+        return _dump_toml(self.to_dict())
+
+    def enabled_losses(self) -> dict[str, dict]:
+        """Terms with a non-zero weight: name -> options (``weight`` included)."""
+        return {k: dict(v) for k, v in self.losses.items() if float(v.get("weight", 0)) != 0}
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None) -> "Recipe":
+        """A copy with ``overrides`` applied (dotted keys or nested tables)."""
+        if not overrides:
+            return copy.deepcopy(self)
+        data = _merge(self.to_dict(), _nest(overrides))
+        return Recipe.from_dict(data, source=f"recipe {self.name!r} with overrides")
+
+
+# ---------------------------------------------------------------------------- registry
+RECIPES = Registry("recipe")
+"""Recipe name -> path of a TOML file, a dict or a :class:`Recipe`. Shipped: faces, cats, ..."""
+
+
+def _register_shipped() -> None:
+    try:
+        folder = data_dir("recipes")
+    except FileNotFoundError:
+        return
+    for path in sorted(folder.glob("*.toml")):
+        RECIPES.register(path.stem, path, overwrite=True)
+
+
+_register_shipped()
+
+
+def load_recipe(
+    name_or_path: "str | os.PathLike | Recipe | Mapping[str, Any]",
+    overrides: Mapping[str, Any] | None = None,
+) -> Recipe:
+    """Load a recipe by registered name, TOML path, dict or Recipe, then apply ``overrides``.
+
+    Args:
+        name_or_path: ``"faces"``, ``"cats"``, ``"synthetic"``, ... (see ``RECIPES.names()``),
+            a path to a ``.toml`` file, a dict with the recipe's tables, or a Recipe.
+        overrides: ``{"train.steps": 100, "losses.flip.weight": 0}`` or nested tables.
+
+    Returns:
+        A validated :class:`Recipe`.
+
+    Raises:
+        KeyError: unknown name (with close matches) that is not an existing path either.
+        ValueError: invalid content.
+    """
+    if isinstance(name_or_path, Recipe):
+        return name_or_path.with_overrides(overrides)
+    data = _resolve(name_or_path, chain=())
+    if overrides:
+        data = _merge(data, _nest(overrides))
+    label = name_or_path if isinstance(name_or_path, (str, os.PathLike)) else "recipe"
+    return Recipe.from_dict(data, source=f"recipe {str(label)!r}")
+
+
+def recommended_recipe(teacher: Any) -> str:
+    """The recipe a teacher is best lifted with.
+
+    A teacher (or zoo entry) names it with a ``recommended_recipe`` attribute or a
+    ``"recipe"`` key in ``reference()``; otherwise the name decides: synthetic teachers get
+    ``synthetic``/``synthetic-cats``, cat teachers ``cats``, everything else ``faces``.
+    """
+    rec = getattr(teacher, "recommended_recipe", None)
+    if callable(rec):
+        rec = rec()
+    if not rec and hasattr(teacher, "reference"):
+        try:
+            rec = teacher.reference().get("recipe")
+        except Exception:  # a broken reference() must not hide the fallback
+            rec = None
+    if rec:
+        return str(rec)
+    name = str(getattr(teacher, "name", teacher)).lower()
+    cat = "cat" in name or "afhq" in name
+    if name.startswith("synthetic"):
+        return "synthetic-cats" if cat else "synthetic"
+    return "cats" if cat else "faces"
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """Parse ``["train.steps=100", "distance.perceptual=ssim"]`` into an overrides dict.
+
+    Values are read as TOML values (numbers, booleans, strings, arrays); anything that is
+    not valid TOML is taken as a plain string.
+
+    Raises:
+        ValueError: an item without ``=``.
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {item!r} must look like section.key=value")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        out[key.strip()] = value
+    return out
+
+
+# ---------------------------------------------------------------------------- internals
+def _resolve(source: Any, chain: tuple, base_dir: Path | None = None) -> dict:
+    """Load ``source`` as a raw dict with its ``extends`` chain merged in."""
+    if isinstance(source, Recipe):
+        return source.to_dict()
+    if isinstance(source, Mapping):
+        data, here, label = copy.deepcopy(dict(source)), base_dir, "recipe"
+    else:
+        path, label = _locate(source, base_dir), str(source)
+        if path is None:  # a registered dict or Recipe
+            entry = RECIPES.get(str(source))
+            return _resolve(entry, chain + (str(source),), base_dir)
+        key = str(path.resolve())
+        if key in chain:
+            raise ValueError(f"recipe {label!r}: 'extends' forms a cycle: {' -> '.join(chain)}")
+        chain = chain + (key,)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"recipe {str(path)!r} is not valid TOML: {err}") from None
+        data.setdefault("name", path.stem)
+        here = path.parent
+    parent = data.pop("extends", None)
+    if parent:
+        if not isinstance(parent, str):
+            raise ValueError(f"recipe {label!r}: 'extends' must be a recipe name or path")
+        base = _resolve(parent, chain, here)
+        base.pop("description", None)
+        data = _merge(base, data)
+    return data
+
+
+def _locate(source: Any, base_dir: Path | None) -> Path | None:
+    """The file for a name or path; None for a registered non-file entry."""
+    text = os.fspath(source)
+    if text in RECIPES:
+        entry = RECIPES.get(text)
+        if isinstance(entry, (str, os.PathLike)):
+            return Path(entry)
+        return None
+    candidates = [Path(os.path.expanduser(text))]
+    if base_dir is not None and not Path(text).is_absolute():
+        candidates.insert(0, base_dir / text)
+    for cand in candidates:
+        if cand.is_file():
+            return cand
+    close = difflib.get_close_matches(text, RECIPES.names(), n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise KeyError(
+        f"unknown recipe {text!r}: not a registered name and not an existing file.{hint} "
+        f"Known recipes: {', '.join(RECIPES.names()) or '(none)'}; or pass a path to a .toml file"
+    )
+
+
+def _merge(base: dict, top: Mapping) -> dict:
+    """Deep merge: tables merge key by key, everything else in ``top`` replaces ``base``."""
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        old = out.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            out[key] = _merge(dict(old), value)
+        elif isinstance(old, Mapping) and isinstance(value, (int, float)) and not isinstance(
+            value, bool
+        ):
+            out[key] = _merge(dict(old), {"weight": value})  # `flip = 0` over a term's table
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _full_key(key: str) -> str:
+    """Expand a short override key: ``steps`` -> ``train.steps`` when only one section has it."""
+    if "." in key or key in _TOP_KEYS:
+        return key
+    owners = [s for s, cls in _SECTIONS.items() if key in {f.name for f in dataclasses.fields(cls)}]
+    if len(owners) == 1:
+        return f"{owners[0]}.{key}"
+    if len(owners) > 1:
+        raise ValueError(f"override {key!r} is ambiguous; write one of "
+                         + ", ".join(f"{s}.{key}" for s in owners))
+    import ganlift.losses.terms  # noqa: F401  (registers the built-in terms)
+    from ganlift.losses import LOSSES
+
+    if key in LOSSES:
+        return f"losses.{key}"
+    raise ValueError(f"override {key!r}: unknown key; use section.key, sections: {', '.join(_SECTIONS)}, losses")
+
+
+def _nest(overrides: Mapping[str, Any], expand: bool = True) -> dict:
+    """``{"a.b": 1, "c": {"d": 2}}`` -> ``{"a": {"b": 1}, "c": {"d": 2}}``.
+
+    Keys without a section (``steps``) are expanded when one section has them.
+    """
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        parts = (_full_key(str(key)) if expand else str(key)).split(".")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {key!r} conflicts with another override")
+        if isinstance(value, Mapping):
+            value = _nest(value, expand=False)
+            if isinstance(node.get(parts[-1]), dict):
+                value = _merge(node[parts[-1]], value)
+        node[parts[-1]] = value
+    return out
+
+
+def _check_keys(data: Mapping, allowed: tuple | list, where: str) -> None:
+    for key in data:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), list(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"{where}: unknown key {key!r}{hint}; allowed keys: {', '.join(allowed)}"
+            )
+
+
+def _typed(value: Any, kind: type, where: str) -> Any:
+    """Check ``value`` against the type of a default; ints are accepted as floats."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is list and isinstance(value, tuple):
+        return list(value)
+    if kind is bool and not isinstance(value, bool):
+        raise ValueError(f"{where} must be true or false, got {value!r}")
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{where} must be a {kind.__name__}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise ValueError(f"{where} must be finite, got {value!r}")
+    return value
+
+
+def _build_section(cls: type, table: Mapping, where: str) -> Any:
+    defaults = cls()
+    names = [f.name for f in dataclasses.fields(cls)]
+    _check_keys(table, names, where)
+    values = {}
+    for name in names:
+        default = getattr(defaults, name)
+        value = table.get(name, default)
+        values[name] = _typed(value, type(default), f"{where} {name}")
+        if isinstance(default, list):
+            values[name] = [_typed(v, float, f"{where} {name}[]") for v in values[name]]
+    return cls(**values)
+
+
+def _loss_options(name: str, where: str) -> dict[str, Any]:
+    """The options (keyword -> default) that the loss term ``name`` accepts."""
+    import ganlift.losses.terms  # noqa: F401  (registers the built-in terms)
+    from ganlift.losses import LOSSES
+
+    try:
+        term = LOSSES.get(name)
+    except KeyError as err:
+        raise ValueError(f"{where}: {err.args[0]}") from None
+    options = getattr(term, "recipe_options", None)
+    if options is None:
+        options = {
+            p.name: p.default
+            for p in inspect.signature(term).parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.default is not p.empty
+        }
+    return dict(options)
+
+
+def _build_losses(table: Any, where: str) -> dict:
+    if not isinstance(table, Mapping):
+        raise ValueError(f"{where} must be a table of loss terms")
+    out = {}
+    for name, spec in table.items():
+        here = f"{where} {name}"
+        if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+            spec = {"weight": spec}
+        if not isinstance(spec, Mapping):
+            raise ValueError(f"{here} must be a weight or a table with 'weight', got {spec!r}")
+        options = _loss_options(name, where)
+        allowed = ["weight", *options]
+        _check_keys(spec, allowed, here)
+        entry = {"weight": _typed(spec.get("weight", 0.0), float, f"{here} weight")}
+        for key, default in options.items():
+            value = spec.get(key, default)
+            entry[key] = value if default is None else _typed(value, type(default), f"{here} {key}")
+        if entry["weight"] < 0:
+            raise ValueError(f"{here} weight must be >= 0, got {entry['weight']}")
+        out[name] = entry
+    return out
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if value is None:
+        return '""'
+    raise ValueError(f"cannot write {value!r} as TOML")
+
+
+def _dump_toml(data: Mapping) -> str:
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, Mapping)]
+    for key, table in data.items():
+        if isinstance(table, Mapping):
+            lines += ["", f"[{key}]"]
+            lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,313 @@
+"""The renderer interface: R(albedo, depth, transform, view, light) -> Rendered.
+
+Every backend shares the geometry, texturing and shading here and differs only in how it
+finds the front-most triangle per pixel (:meth:`Renderer.rasterize`). So all backends follow
+the same camera and pixel convention (:mod:`ganlift.render.camera`) and the same shading
+convention (:mod:`ganlift.render.shading`).
+
+The pipeline, per batch item:
+
+1. One vertex per depth-map pixel: ``P = unproject(depth)`` (the canonical surface).
+2. Transformation map (paper eq. 1): ``P' = T * apply_view(P, view) + (1 - T) * P``, with
+   ``T`` forced to 0 on the outer ``pin_border`` pixels so the frame never moves.
+3. Project ``P'``; hard z-buffer of the grid mesh (two triangles per pixel quad).
+4. Differentiable perspective-correct barycentrics of each pixel centre in its triangle;
+   interpolate the *canonical* pixel coordinates and sample the albedo there with
+   ``grid_sample`` (``align_corners=True``: texel centres sit on pixel centres).
+5. Normals of the *posed* surface ``P'`` (camera frame), sampled the same way, so the light
+   stays with the camera when the object turns; ``image = albedo * shading``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganlift.render.camera import apply_view, project, unproject
+from ganlift.render.rasterize import Fragments, barycentrics, grid_face_corners, grid_faces
+from ganlift.render.shading import lambert, normals_from_points
+
+
+@dataclass
+class Rendered:
+    """A rendered batch.
+
+    Attributes:
+        image: (B, 3, H, W) ``albedo * shading`` where covered (in [0, 1] when albedo and
+            shading are; not clamped, so gradients survive), ``background`` elsewhere.
+        mask: (B, 1, H, W) float, 1 where a triangle covers the pixel centre, else 0.
+        depth: (B, 1, H, W) camera-frame depth of the visible surface, ``background_depth``
+            where the mask is 0.
+        normal: (B, 3, H, W) outward unit normals of the posed surface in the camera frame
+            (a surface facing the camera has (0, 0, -1)); 0 where the mask is 0.
+        shading: (B, 1, H, W) ``ambient + diffuse * max(0, -n . d)``; 0 where the mask is 0.
+    """
+
+    image: torch.Tensor
+    mask: torch.Tensor
+    depth: torch.Tensor
+    normal: torch.Tensor
+    shading: torch.Tensor
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        """The fields as a plain dict (shallow: the tensors are not copied)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _shape(x: torch.Tensor) -> str:
+    return "(" + ", ".join(str(s) for s in x.shape) + ")"
+
+
+class Renderer(nn.Module):
+    """Differentiable renderer of depth-map meshes (base class; backends override rasterize).
+
+    Args:
+        size: output image size in pixels (square). None renders at the input maps' size.
+            Maps of another size are fine: both cameras share the field of view.
+        fov: field of view in degrees (the paper uses 10).
+        background: image value where no surface is seen: a float or 3 floats (RGB).
+        background_depth: depth value where no surface is seen (the paper uses 1.2).
+        pin_border: width in pixels of the outer frame where the transformation map is forced
+            to 0, so the frame never moves (paper); 0 disables pinning.
+        znear: explicit near plane; triangles closer than this are not drawn.
+        check: validate shapes and finiteness of the inputs on every call.
+    """
+
+    name = "base"
+
+    def __init__(
+        self,
+        size: int | None = None,
+        fov: float = 10.0,
+        background: float | Sequence[float] = 0.0,
+        background_depth: float = 1.2,
+        pin_border: int = 1,
+        znear: float = 1e-2,
+        check: bool = True,
+    ) -> None:
+        super().__init__()
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 2):
+            raise ValueError(f"size must be an int >= 2 or None, got {size!r}")
+        if not (isinstance(fov, (int, float)) and 0 < float(fov) < 180):
+            raise ValueError(f"fov must be a number of degrees in (0, 180), got {fov!r}")
+        bg = [float(background)] * 3 if isinstance(background, (int, float)) else [float(b) for b in background]
+        if len(bg) != 3:
+            raise ValueError(f"background must be a float or 3 floats (RGB), got {background!r}")
+        if not isinstance(pin_border, int) or pin_border < 0:
+            raise ValueError(f"pin_border must be an int >= 0, got {pin_border!r}")
+        if not znear > 0:
+            raise ValueError(f"znear must be positive, got {znear!r}")
+        self.size = size
+        self.fov = float(fov)
+        self.background = tuple(bg)
+        self.background_depth = float(background_depth)
+        self.pin_border = pin_border
+        self.znear = float(znear)
+        self.check = bool(check)
+        self._faces: dict[tuple, torch.Tensor] = {}
+
+    # -- configuration -------------------------------------------------------------------
+    def config(self) -> dict:
+        """JSON-friendly options that rebuild this renderer with ``create(name, **options)``."""
+        return {
+            "size": self.size,
+            "fov": self.fov,
+            "background": list(self.background),
+            "background_depth": self.background_depth,
+            "pin_border": self.pin_border,
+            "znear": self.znear,
+        }
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+
+    def faces(self, height: int, width: int, device: torch.device) -> torch.Tensor:
+        """The grid mesh's (F, 3) face table for maps of (height, width), cached per device."""
+        key = (height, width, str(device))
+        if key not in self._faces:
+            self._faces[key] = grid_faces(height, width, device)
+        return self._faces[key]
+
+    # -- validation ----------------------------------------------------------------------
+    def check_inputs(
+        self,
+        albedo: torch.Tensor,
+        depth: torch.Tensor,
+        transform: torch.Tensor | None,
+        view: torch.Tensor | None,
+        light: torch.Tensor | None,
+    ) -> None:
+        """Raise TypeError/ValueError naming the argument and the expected shape."""
+        for arg, x in (("albedo", albedo), ("depth", depth)):
+            if not isinstance(x, torch.Tensor):
+                raise TypeError(f"{arg} must be a torch.Tensor, got {type(x).__name__}")
+        if depth.dim() != 4 or depth.shape[1] != 1 or depth.shape[2] != depth.shape[3] or depth.shape[2] < 2:
+            raise ValueError(f"depth must have shape (B, 1, S, S) with S >= 2, got {_shape(depth)}")
+        B, S = depth.shape[0], depth.shape[-1]
+        expected = {
+            "albedo": (albedo, (B, 3, S, S), f"({B}, 3, {S}, {S})"),
+            "transform": (transform, (B, 1, S, S), f"({B}, 1, {S}, {S})"),
+            "view": (view, (B, 6), f"({B}, 6) (pitch, yaw, roll in degrees, tx, ty, tz)"),
+            "light": (light, (B, 4), f"({B}, 4) (ambient, diffuse, dx, dy)"),
+        }
+        for arg, (x, shape, text) in expected.items():
+            if x is None:
+                continue
+            if not isinstance(x, torch.Tensor):
+                raise TypeError(f"{arg} must be a torch.Tensor of shape {text}, got {type(x).__name__}")
+            if tuple(x.shape) != shape:
+                raise ValueError(f"{arg} must have shape {text} to match depth {_shape(depth)}, got {_shape(x)}")
+        for arg, x in (("depth", depth), *((k, v[0]) for k, v in expected.items())):
+            if x is None:
+                continue
+            if not x.is_floating_point():
+                raise TypeError(f"{arg} must be a floating-point tensor, got {x.dtype}")
+            if x.device != depth.device:
+                raise ValueError(f"{arg} is on {x.device} but depth is on {depth.device}; use one device")
+            if not bool(torch.isfinite(x).all()):
+                raise ValueError(f"{arg} contains NaN or inf values")
+        if not bool((depth > 0).all()):
+            raise ValueError("depth must be positive everywhere (the camera looks down +z from the origin)")
+
+    # -- geometry ------------------------------------------------------------------------
+    def pinned(self, transform: torch.Tensor) -> torch.Tensor:
+        """The transformation map with its outer ``pin_border`` frame forced to 0."""
+        p = self.pin_border
+        if p == 0:
+            return transform
+        frame = torch.zeros_like(transform[:1])
+        frame[..., p:-p, p:-p] = 1.0
+        return transform * frame
+
+    def posed_points(
+        self,
+        depth: torch.Tensor,
+        transform: torch.Tensor | None = None,
+        view: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Camera-frame mesh vertices after the view and transformation map (paper eq. 1).
+
+        Args:
+            depth: (B, 1, S, S) canonical depth.
+            transform: (B, 1, S, S) in [0, 1]; None means all ones (border still pinned).
+            view: (B, 6); None is the identity.
+
+        Returns:
+            (B, S, S, 3) posed vertices.
+        """
+        points = unproject(depth, self.fov)
+        if view is None:
+            return points  # nothing moves, whatever T is
+        if transform is None:
+            transform = torch.ones_like(depth)
+        t = self.pinned(transform).permute(0, 2, 3, 1)  # (B, S, S, 1)
+        moved = apply_view(points, view.to(points.dtype))
+        return t * moved + (1.0 - t) * points
+
+    def rasterize(self, screen: torch.Tensor, faces: torch.Tensor, size: int) -> torch.Tensor:
+        """Front-most face per output pixel. Backends implement this.
+
+        Args:
+            screen: (B, S, S, 3) projected vertices ``(u, v, z)`` in output pixel units.
+            faces: (F, 3) face table of the grid (:func:`ganlift.render.rasterize.grid_faces`).
+            size: output image size.
+
+        Returns:
+            (B, size, size) long face index, -1 on the background.
+        """
+        raise NotImplementedError
+
+    def fragments(
+        self,
+        depth: torch.Tensor,
+        transform: torch.Tensor | None = None,
+        view: torch.Tensor | None = None,
+    ) -> tuple[Fragments, torch.Tensor]:
+        """Rasterise the posed mesh.
+
+        Returns:
+            ``(fragments, points)``: per-pixel :class:`~ganlift.render.rasterize.Fragments`
+            and the (B, S, S, 3) posed vertices.
+        """
+        B, S = depth.shape[0], depth.shape[-1]
+        size = self.size or S
+        points = self.posed_points(depth, transform, view)
+        screen = project(points, size, self.fov)
+        faces = self.faces(S, S, depth.device)
+        face = self.rasterize(screen.detach(), faces, size)
+        corner = grid_face_corners(face, S, S)  # == faces[face], without a table look-up
+        return barycentrics(screen.reshape(B, S * S, 3), face, corner), points
+
+    # -- rendering -----------------------------------------------------------------------
+    def render(
+        self,
+        albedo: torch.Tensor,
+        depth: torch.Tensor,
+        transform: torch.Tensor | None = None,
+        view: torch.Tensor | None = None,
+        light: torch.Tensor | None = None,
+    ) -> Rendered:
+        """Render depth-map meshes.
+
+        Args:
+            albedo: (B, 3, S, S) in [0, 1], texture in canonical (unposed) pixel coordinates.
+            depth: (B, 1, S, S) canonical depth in scene units (paper: 0.9 .. 1.1).
+            transform: (B, 1, S, S) transformation map in [0, 1] (paper eq. 1); None = ones.
+                The outer ``pin_border`` frame is forced to 0 either way.
+            view: (B, 6) rotations about x, y, z in degrees (pitch, yaw, roll; ``R = Rz Ry Rx``
+                about the pivot (0, 0, 1)) and translations x, y, z. None = identity.
+            light: (B, 4) ``(ambient, diffuse, dx, dy)``: light travelling along
+                ``normalise(dx, dy, 1)``; ``shading = ambient + diffuse * max(0, -n . d)``
+                with outward normals. None = ambient 1, diffuse 0.
+
+        Returns:
+            :class:`Rendered` at ``size`` x ``size`` (the maps' size when ``size`` is None).
+        """
+        if self.check:
+            self.check_inputs(albedo, depth, transform, view, light)
+        B, S = depth.shape[0], depth.shape[-1]
+        frag, points = self.fragments(depth, transform, view)
+        mask = frag.mask[:, None]  # (B, 1, H, W) bool
+
+        # Canonical pixel coordinates of the visible point: the posed triangle is an affine
+        # image of its canonical one, so the point is sum(b_i P_i) on the canonical surface;
+        # projecting it with the canonical camera gives uv = sum(b_i z_i uv_i) / sum(b_i z_i).
+        # (Exact on planar pieces, whatever the triangulation.) Then grid_sample in [-1, 1].
+        corner = frag.corner  # (B, H, W, 3) vertex ids
+        z_can = torch.gather(depth.reshape(B, -1), 1, corner.reshape(B, -1)).view_as(frag.bary)
+        w = frag.bary * z_can.to(frag.bary.dtype)
+        w = w * (2.0 / (S - 1)) / w.sum(-1, keepdim=True)  # weights for coordinates in [-1, 1]
+        u = (w * (corner % S).to(w.dtype)).sum(-1)
+        v = (w * (corner // S).to(w.dtype)).sum(-1)
+        grid = torch.stack([u, v], dim=-1) - 1.0  # (B, H, W, 2)
+
+        normal_map = normals_from_points(points).to(albedo.dtype)
+        maps = torch.cat([albedo, normal_map], dim=1)
+        sampled = F.grid_sample(maps, grid.to(albedo.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+        tex, normal = sampled[:, :3], sampled[:, 3:]
+        normal = normal * torch.rsqrt(normal.square().sum(1, keepdim=True).clamp_min(1e-24))
+
+        if light is None:
+            shading = torch.ones_like(tex[:, :1])
+        else:
+            shading = lambert(normal, light.to(albedo.dtype))
+        bg = torch.tensor(self.background, dtype=albedo.dtype, device=albedo.device).view(1, 3, 1, 1)
+        zero = torch.zeros((), dtype=albedo.dtype, device=albedo.device)
+        image = torch.where(mask, tex * shading, bg)
+        return Rendered(
+            image=image,
+            mask=mask.to(albedo.dtype),
+            depth=torch.where(mask, frag.depth[:, None].to(albedo.dtype), torch.full_like(zero, self.background_depth)),
+            normal=torch.where(mask, normal, zero),
+            shading=torch.where(mask, shading, zero),
+        )
+
+    def forward(self, *args, **kwargs) -> Rendered:  # nn.Module entry point
+        return self.render(*args, **kwargs)
+
+
+__all__ = ["Rendered", "Renderer"]

@@ -1,0 +1,584 @@
+"""The training loop and :func:`lift`: turn a frozen teacher into a trained :class:`Lifter`.
+
+One process or many (``torchrun``): each rank draws its own codes w from an explicit,
+checkpointed ``torch.Generator``; gradients are averaged across ranks; rank 0 writes the
+output folder::
+
+    out/
+      model.safetensors, config.json, README.md   the trained lifter (``Lifter.from_pretrained(out)``)
+      log.jsonl                                   loss terms, one line per ``log_every`` steps
+      samples/step_XXXXXX.png                     teacher | render | albedo | depth | normals | shape
+      checkpoints/last.pt                         exact-resume state (``torch.load(weights_only=True)``)
+      metrics.json                                3D metrics, for teachers with ground truth
+
+Running ``lift`` again on the same ``out`` resumes from ``checkpoints/last.pt``; the result is
+the same, parameter for parameter, as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import torch
+from tqdm import tqdm
+
+from ganlift.teachers.base import Teacher
+from ganlift.training import distributed
+from ganlift.training.checkpoint import (
+    capture_rng,
+    derive_seed,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+    seed_everything,
+)
+from ganlift.training.log import JsonlLog, TermWindow, format_terms
+from ganlift.training.previews import save_preview
+from ganlift.utils.io import write_json
+
+CHECKPOINT = Path("checkpoints") / "last.pt"
+_PREVIEW_STREAM = 0x5EED  # seed stream of the fixed preview codes (independent of rank streams)
+_RANK_STREAM = 1
+
+# Built-in teachers whose recommended recipe is not the default "faces".
+_RECOMMENDED = {"synthetic-faces": "synthetic", "synthetic-cats": "synthetic-cats"}
+DEFAULT_RECIPE = "faces"
+
+
+@dataclass
+class TrainSettings:
+    """What the loop needs from a recipe (plus the run's seed).
+
+    Attributes:
+        steps: total optimiser steps (a resumed run continues up to this number).
+        batch_size: codes per step per rank.
+        lr: Adam learning rate.
+        betas: Adam betas.
+        weight_decay: Adam weight decay.
+        truncation: psi for the sampled codes (towards the teacher's w mean).
+        grad_clip: clip the global gradient norm to this (0 = off).
+        log_every: steps per log line (and progress-bar refresh).
+        sample_every: steps per sample grid (0 = off).
+        checkpoint_every: steps per checkpoint (0 = only at the end and on Ctrl-C).
+        num_samples: codes in each sample grid.
+        seed: seeds everything (initialisation, codes, perturbations).
+    """
+
+    steps: int = 1000
+    batch_size: int = 8
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    truncation: float = 0.7
+    grad_clip: float = 0.0
+    log_every: int = 10
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    num_samples: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(float(b) for b in self.betas)  # TOML gives lists
+        for name in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every",
+                     "num_samples"):
+            value = getattr(self, name)
+            if int(value) != value or value < (1 if name in ("batch_size", "log_every") else 0):
+                raise ValueError(f"training setting {name} must be a non-negative integer "
+                                 f"(batch_size and log_every at least 1), got {value!r}")
+            setattr(self, name, int(value))
+        if not self.lr > 0:
+            raise ValueError(f"training setting lr must be positive, got {self.lr!r}")
+
+
+# Sections of a recipe dict searched for training settings, in order.
+_SECTIONS = ("train", "training", "optim", "optimizer", "sampling", "teacher")
+
+
+def settings_from_recipe(recipe: Any, steps: int | None = None, seed: int = 0,
+                         **changes: Any) -> TrainSettings:
+    """Read :class:`TrainSettings` from a recipe (its ``to_dict()``), then apply ``steps``.
+
+    A setting is looked up at the top level of the recipe, then in its ``train``/``optim``/
+    ``sampling`` sections; missing ones keep the defaults above.
+    """
+    data = recipe.to_dict() if hasattr(recipe, "to_dict") else dict(recipe or {})
+    values: dict[str, Any] = {}
+    for f in fields(TrainSettings):
+        for section in (data, *[data.get(s) for s in _SECTIONS]):
+            if isinstance(section, Mapping) and f.name in section:
+                values[f.name] = section[f.name]
+                break
+    if steps is not None:
+        values["steps"] = steps
+    values["seed"] = seed
+    values.update(changes)
+    return TrainSettings(**values)
+
+
+def sample_w(teacher: Teacher, n: int, generator: torch.Generator, psi: float) -> torch.Tensor:
+    """Draw ``n`` truncated codes with an explicit generator. Returns (n, w_dim)."""
+    z = torch.randn(n, teacher.z_dim, generator=generator, device=generator.device)
+    with torch.no_grad():
+        w = teacher.mapping(z.to(teacher.w_mean.device))
+    return teacher.truncate(w, psi) if psi != 1.0 else w
+
+
+@contextmanager
+def _defer_sigint() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, so an optimiser update is never half applied."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
+def _grad_norm(params: list[torch.nn.Parameter], clip: float) -> torch.Tensor:
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    if clip > 0:
+        return torch.nn.utils.clip_grad_norm_(params, clip)
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
+def train(
+    lifter: torch.nn.Module,
+    teacher: Teacher,
+    settings: TrainSettings,
+    *,
+    out: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    resume: bool | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
+    run: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> int:
+    """Optimise ``lifter.compute_losses`` with Adam for ``settings.steps`` steps.
+
+    Args:
+        lifter: a module with ``compute_losses(w, generator) -> (total, terms)`` (and, for
+            sample grids, ``forward(w)`` with ``image``/``depth``/... fields). Its parameters
+            with ``requires_grad`` are trained.
+        teacher: the frozen teacher the codes come from.
+        settings: steps, batch size, optimiser and logging intervals.
+        out: output folder for ``log.jsonl``, ``samples/`` and ``checkpoints/``; None writes
+            nothing.
+        device: "cpu", "cuda", "cuda:N"; None = CUDA when available. Under torchrun each rank
+            uses ``cuda:LOCAL_RANK``.
+        resume: None resumes when ``out/checkpoints/last.pt`` exists; True requires it; False
+            starts afresh (overwriting the log).
+        checkpoint: an already loaded checkpoint to resume from (skips reading the file).
+        run: JSON description of the run stored in checkpoints (teacher, recipe, seed).
+        progress: show a tqdm bar (rank 0 only).
+
+    Returns:
+        The step reached (``settings.steps`` unless it was already passed).
+
+    Raises:
+        KeyboardInterrupt: after saving a checkpoint at the last completed step.
+        RuntimeError: the loss or the gradients became NaN/inf (nothing is updated).
+    """
+    info = distributed.setup(device)
+    try:
+        return _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progress)
+    finally:
+        distributed.cleanup(info)  # only if this call created the process group
+
+
+def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progress) -> int:
+    out_dir = Path(out) if out is not None else None
+    writer = info.is_main and out_dir is not None
+    lifter.to(info.device)
+    teacher.to(info.device)
+    lifter.train()
+    params = [p for p in lifter.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the lifter has no trainable parameters (requires_grad=True)")
+    optimizer = torch.optim.Adam(params, lr=settings.lr, betas=settings.betas,
+                                 weight_decay=settings.weight_decay)
+
+    # Every rank draws its own codes from its own stream; initial weights come from rank 0.
+    sampler = torch.Generator(device=info.device)
+    sampler.manual_seed(derive_seed(settings.seed, _RANK_STREAM, info.rank))
+    distributed.broadcast_parameters(lifter, info)
+    seed_everything(derive_seed(settings.seed, _RANK_STREAM + 1, info.rank))
+
+    def draw(n: int, g: torch.Generator) -> torch.Tensor:
+        if callable(getattr(lifter, "sample_w", None)):  # the lifter knows its truncation
+            return lifter.sample_w(n, generator=g)
+        return sample_w(teacher, n, g, settings.truncation)
+
+    window = TermWindow()
+    step = 0
+    if checkpoint is None:
+        path = _checkpoint_to_resume(out_dir, resume)
+        checkpoint = load_checkpoint(path) if path is not None else None
+    if checkpoint is not None:
+        step = _restore(checkpoint, lifter, optimizer, sampler, window, settings, info)
+
+    log = JsonlLog(out_dir / "log.jsonl" if writer else None, fresh=checkpoint is None)
+    preview_w = None
+    if writer and settings.sample_every:
+        g = torch.Generator(device=info.device).manual_seed(derive_seed(settings.seed, _PREVIEW_STREAM))
+        preview_w = draw(settings.num_samples, g)
+
+    def save(rng_states: list[Any]) -> None:
+        if writer:
+            save_checkpoint(out_dir / CHECKPOINT, {
+                "step": step,
+                "lifter": lifter.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": rng_states,
+                "world_size": info.world_size,
+                "seed": settings.seed,
+                "settings": _plain(asdict(settings)),
+                "window": window.state_dict(),
+                "config": _plain(getattr(lifter, "config", None)),
+                "run": _plain(dict(run or {})),
+            })
+
+    bar = tqdm(total=settings.steps, initial=min(step, settings.steps), desc="lift",
+               disable=not (progress and info.is_main), dynamic_ncols=True, file=sys.stderr)
+    started, window_start = time.perf_counter(), time.perf_counter()
+    mid_step = False
+    snapshot = None
+    try:
+        while step < settings.steps:
+            snapshot = capture_rng(sampler)
+            mid_step = True
+            w = draw(settings.batch_size, sampler)
+            try:
+                total, terms = lifter.compute_losses(w, sampler)
+            except FloatingPointError as err:  # the loss set's own NaN check
+                raise RuntimeError(f"at step {step + 1}: {err}; nothing was updated. Lower the "
+                                   "learning rate or check the recipe's loss weights.") from err
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            mean_total = distributed.all_reduce_gradients(params, info, extra=total.detach())
+            grad_norm = _grad_norm(params, settings.grad_clip)
+            if not (torch.isfinite(mean_total) and torch.isfinite(grad_norm)):
+                raise RuntimeError(_nan_message(step + 1, total, terms, grad_norm))
+            with _defer_sigint():
+                optimizer.step()
+                step += 1
+                mid_step = False
+            window.add(total, {**terms, "grad_norm": grad_norm})
+            bar.update(1)
+
+            if step % settings.log_every == 0 or step == settings.steps:
+                names, means = window.stacked()
+                means = distributed.mean_across_ranks(means.to(info.device), info).tolist()
+                now = time.perf_counter()
+                record = {"step": step, **dict(zip(names, means)),
+                          "lr": optimizer.param_groups[0]["lr"],
+                          "sec_per_step": (now - window_start) / max(window.count, 1),
+                          "elapsed": now - started}
+                log.write(record)
+                bar.set_postfix(format_terms(names, means), refresh=False)
+                window.reset()
+                window_start = now
+            if preview_w is not None and step % settings.sample_every == 0:
+                save_preview(out_dir / "samples" / f"step_{step:06d}.png", lifter, teacher, preview_w)
+            if step == settings.steps or (settings.checkpoint_every
+                                          and step % settings.checkpoint_every == 0):
+                save(distributed.gather_objects(capture_rng(sampler), info))
+    except KeyboardInterrupt:
+        if mid_step and snapshot is not None:
+            # Interrupted mid-step: nothing was applied; rewind the RNGs so a resume redoes it.
+            restore_rng(snapshot, sampler)
+        # No collectives here (other ranks may be gone): other ranks' streams are re-derived.
+        save([capture_rng(sampler)])
+        if writer:
+            print(f"\ninterrupted at step {step}; checkpoint saved to {out_dir / CHECKPOINT}",
+                  file=sys.stderr)
+        raise
+    finally:
+        bar.close()
+    return step
+
+
+def _checkpoint_to_resume(out: Path | None, resume: bool | None) -> Path | None:
+    """The checkpoint to resume from, per the ``resume`` flag (see :func:`train`)."""
+    if resume is False:
+        return None
+    if out is None:
+        if resume:
+            raise ValueError("resume=True needs an output folder (out=...) with a checkpoint")
+        return None
+    path = out / CHECKPOINT
+    if path.is_file():
+        return path
+    if resume:
+        raise FileNotFoundError(f"resume=True but there is no checkpoint at {path}")
+    return None
+
+
+def _restore(ckpt: Mapping[str, Any], lifter, optimizer, sampler, window, settings, info) -> int:
+    try:
+        lifter.load_state_dict(ckpt["lifter"], strict=True)
+    except RuntimeError as err:
+        raise ValueError(
+            "the checkpoint does not fit this lifter (different teacher or recipe "
+            f"architecture?): {err}. Start afresh with resume=False / --no-resume or use "
+            "another output folder."
+        ) from err
+    optimizer.load_state_dict(ckpt["optimizer"])
+    # Adam restores its hyperparameters from the checkpoint; the settings given now win.
+    for group in optimizer.param_groups:
+        group.update(lr=settings.lr, betas=settings.betas, weight_decay=settings.weight_decay)
+    states = ckpt.get("rng") or []
+    if info.rank < len(states) and ckpt.get("world_size") == info.world_size:
+        restore_rng(states[info.rank], sampler)
+    else:  # another world size, or a rank not saved on Ctrl-C: a fresh, seeded stream
+        sampler.manual_seed(derive_seed(settings.seed, _RANK_STREAM, info.rank, ckpt["step"]))
+        seed_everything(derive_seed(settings.seed, _RANK_STREAM + 1, info.rank, ckpt["step"]))
+    window.load_state_dict(ckpt.get("window", {}))
+    return int(ckpt["step"])
+
+
+def _nan_message(step: int, total, terms, grad_norm) -> str:
+    vals = {"loss": total, **terms, "grad_norm": grad_norm}
+    shown = ", ".join(f"{k}={float(torch.as_tensor(v).detach()):.4g}" for k, v in vals.items())
+    return (f"non-finite loss or gradient at step {step} ({shown}); nothing was updated. "
+            "Lower the learning rate or check the recipe's loss weights.")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-like copy (tuples to lists) so ``torch.load(weights_only=True)`` reads it back."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if torch.is_tensor(value):
+        return value.detach().cpu()
+    return str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# lift(): teacher + recipe -> trained, saved, evaluated lifter
+
+
+def recommended_recipe(teacher: Teacher, source: Any = None) -> str:
+    """The recipe a teacher is best lifted with.
+
+    The registered factory or zoo entry a teacher was loaded from may name it with a
+    ``recommended_recipe`` attribute; otherwise :func:`ganlift.recipe.recommended_recipe`
+    decides (the teacher's own attribute or reference, then its name: synthetic teachers get
+    their CPU-sized recipes, cats ``cats``, everything else ``faces``).
+    """
+    from ganlift.recipe import recommended_recipe as from_teacher
+
+    if getattr(teacher, "recommended_recipe", None) is None and isinstance(source, str):
+        from ganlift.teachers import TEACHERS
+
+        entry = TEACHERS.get(source) if source in TEACHERS else None
+        name = getattr(entry, "recommended_recipe", None)
+        if isinstance(name, str) and name:
+            return name
+    return from_teacher(teacher)
+
+
+def parse_overrides(items: Any) -> dict[str, Any]:
+    """``["train.steps=100", ...]`` (or a dict, returned as is) -> ``{key: value}``.
+
+    Values are read as TOML values where they parse (see :func:`ganlift.recipe.parse_overrides`).
+
+    Raises:
+        ValueError: an item without ``=``.
+    """
+    if items is None:
+        return {}
+    if isinstance(items, Mapping):
+        return dict(items)
+    from ganlift.recipe import parse_overrides as parse
+
+    return parse([items] if isinstance(items, str) else [str(i) for i in items])
+
+
+def _load_recipe(recipe: Any, overrides: Mapping[str, Any]):
+    from ganlift.recipe import load_recipe
+
+    return load_recipe(recipe, overrides or None)
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys where two JSON-like values differ."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        keys = sorted(set(a) | set(b))
+        return [d for k in keys for d in _diff(a.get(k), b.get(k), f"{prefix}{k}.")]
+    return [] if _plain(a) == _plain(b) else [prefix.rstrip(".")]
+
+
+# Recipe keys a resumed run may change: they schedule the loop but not the maths of a step.
+_RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.sample_every",
+                      "train.checkpoint_every", "train.num_samples")
+
+
+def _check_same_run(run: Mapping[str, Any], teacher_ref: Mapping[str, Any],
+                    recipe_dict: Mapping[str, Any], out: Path) -> None:
+    hint = f"use another output folder than {out} or start afresh with resume=False (--no-resume)"
+    saved_teacher = dict(run.get("teacher") or {})
+    now_teacher = dict(teacher_ref)
+    if saved_teacher.get("sha256") and now_teacher.get("sha256"):
+        saved_teacher.pop("path", None), now_teacher.pop("path", None)
+    if saved_teacher and _diff(saved_teacher, now_teacher):
+        raise ValueError(f"the checkpoint in {out} was trained from teacher {run.get('teacher')}, "
+                         f"not {teacher_ref}; {hint}")
+    saved_recipe = run.get("recipe_dict")
+    if saved_recipe is not None:
+        changed = [k for k in _diff(saved_recipe, recipe_dict) if k not in _RESUMABLE_CHANGES]
+        if changed:
+            raise ValueError(f"the checkpoint in {out} was trained with another recipe "
+                             f"(differs in {', '.join(changed)}); resume without --recipe/--set "
+                             f"to continue it, or {hint}")
+
+
+def save_lifter(lifter: torch.nn.Module, out: str | os.PathLike) -> None:
+    """Write the lifter as a loadable folder (``model.safetensors`` + ``config.json`` + card).
+
+    Uses ``lifter.save_pretrained`` (the Hub mixin) where it exists.
+    """
+    if callable(getattr(lifter, "save_pretrained", None)):
+        lifter.save_pretrained(out)
+        return
+    # Modules without the Hub mixin (tests' stand-ins): the same two files it writes.
+    from safetensors.torch import save_file
+
+    from ganlift.utils.io import atomic_path
+
+    out = Path(out)
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in lifter.state_dict().items()}
+    with atomic_path(out / "model.safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    write_json(out / "config.json", _plain(getattr(lifter, "config", {})))
+
+
+def lift(
+    teacher: str | os.PathLike | Teacher,
+    recipe: Any = None,
+    steps: int | None = None,
+    out: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    overrides: Mapping[str, Any] | list[str] | None = None,
+    *,
+    resume: bool | None = None,
+    progress: bool = True,
+    evaluate: bool = True,
+    eval_samples: int = 256,
+    eval_seed: int | None = None,
+    teacher_options: Mapping[str, Any] | None = None,
+):
+    """Train a lifter for ``teacher`` and return it.
+
+    Example:
+        >>> lifter = ganlift.lift("synthetic-faces", out="runs/demo")   # CPU, minutes
+        >>> lifter = ganlift.lift("ffhq-256", recipe="faces", out="runs/ffhq", device="cuda")
+
+    Args:
+        teacher: a registered name (``ganlift teachers``), a checkpoint path, or a Teacher.
+        recipe: a recipe name (``ganlift recipes``), a TOML path or a Recipe; None = the
+            teacher's recommended recipe (or, when resuming, the checkpoint's).
+        steps: total training steps; None = the recipe's.
+        out: output folder (a saved lifter plus ``log.jsonl``, ``samples/``, ``checkpoints/``,
+            ``metrics.json``); None keeps everything in memory.
+        device: "cpu", "cuda" or "cuda:N"; None = CUDA when available.
+        seed: seeds initialisation, code sampling and perturbations.
+        overrides: recipe changes, ``{"key": value}`` or ``["key=value", ...]``.
+        resume: None resumes when ``out/checkpoints/last.pt`` exists; True requires it; False
+            starts afresh.
+        progress: show a progress bar with the loss terms.
+        evaluate: for teachers with ground truth, run ``ganlift.eval.evaluate`` at the end,
+            print the table and write ``metrics.json``.
+        eval_samples: held-out codes for the evaluation.
+        eval_seed: seed of the held-out codes (None = the evaluation's default).
+        teacher_options: passed to ``ganlift.load_teacher`` (e.g. ``resolution=64``).
+
+    Returns:
+        The trained :class:`~ganlift.lifter.Lifter`, in eval mode.
+
+    Under ``torchrun`` every rank trains on its own codes and rank 0 writes ``out``.
+    """
+    from ganlift.lifter import Lifter
+    from ganlift.teachers.loading import load_teacher
+
+    info = distributed.setup(device)
+    try:
+        out_dir = Path(out) if out is not None else None
+        path = _checkpoint_to_resume(out_dir, resume)
+        ckpt = load_checkpoint(path) if path is not None else None
+        run_saved = dict(ckpt.get("run") or {}) if ckpt is not None else {}
+        overrides = parse_overrides(overrides)
+        resumed_recipe = ckpt is not None and recipe is None and not overrides
+        if resumed_recipe and run_saved.get("recipe_dict"):
+            # Continue with exactly the recipe the checkpoint was trained with.
+            recipe = run_saved["recipe_dict"]
+
+        teacher_obj = load_teacher(teacher, **dict(teacher_options or {}))
+        if recipe is None:
+            recipe = recommended_recipe(teacher_obj, teacher)
+        recipe_obj = _load_recipe(recipe, overrides)
+        recipe_dict = _plain(recipe_obj.to_dict())
+        if ckpt is not None:
+            _check_same_run(run_saved, teacher_obj.reference(), recipe_dict, out_dir)
+        settings = settings_from_recipe(recipe_obj, steps=steps, seed=seed)
+        run = {
+            "teacher": teacher_obj.reference(),
+            "recipe": (run_saved.get("recipe") if resumed_recipe else
+                       str(recipe) if isinstance(recipe, (str, os.PathLike)) else None),
+            "overrides": dict(run_saved.get("overrides") or {}) if resumed_recipe else overrides,
+            "recipe_dict": recipe_dict,
+            "seed": seed,
+        }
+
+        if ckpt is None and out_dir is not None and info.is_main:
+            (out_dir / "metrics.json").unlink(missing_ok=True)  # a previous run's, now stale
+        seed_everything(seed)  # the same initial weights on every rank and every resume
+        lifter = Lifter(teacher_obj, recipe_obj)
+        train(lifter, teacher_obj, settings, out=out_dir, device=info.device, checkpoint=ckpt,
+              run=run, progress=progress)
+        lifter.eval()
+        if info.is_main:
+            if out_dir is not None:
+                save_lifter(lifter, out_dir)  # first, so a failing evaluation loses nothing
+            if evaluate and hasattr(teacher_obj, "ground_truth"):
+                _evaluate(lifter, teacher_obj, out_dir, eval_samples, eval_seed)
+        distributed.barrier(info)
+        return lifter
+    finally:
+        distributed.cleanup(info)
+
+
+def _evaluate(lifter, teacher, out: Path | None, n: int, seed: int | None) -> dict:
+    """Score the lifter against the teacher's ground truth; write metrics.json, print the table."""
+    from ganlift.eval import evaluate, format_metrics
+
+    metrics = evaluate(lifter, teacher, n=n) if seed is None else evaluate(lifter, teacher, n=n, seed=seed)
+    if out is not None:
+        write_json(out / "metrics.json", _plain(metrics))
+        if (out / "config.json").is_file() and callable(getattr(lifter, "save_pretrained", None)):
+            from ganlift.hub import write_card
+
+            write_card(out)  # the model card now shows the metrics
+    print(format_metrics(metrics))
+    return metrics

@@ -1,0 +1,97 @@
+"""Sample grids written during training: one row per code, one column per kind of picture.
+
+Columns: teacher image G(w), neutral image G(w0), the lifter's render, albedo, canonical depth
+(near = bright), normals, and a grey shaded render of the predicted shape (geometry alone,
+fixed light). Columns the lifter cannot provide are left out.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ganlift.utils.images import save_grid
+
+# A fixed light from the upper left for the grey "shape" column: (ambient, diffuse, dx, dy).
+SHAPE_LIGHT = (0.15, 0.85, 0.5, 0.5)
+
+
+def _fit(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize (B, C, H, W) to size x size (area-like when shrinking) and make it 3-channel."""
+    if images.shape[-1] != size or images.shape[-2] != size:
+        images = F.interpolate(images.float(), size=(size, size), mode="bilinear",
+                               align_corners=False, antialias=images.shape[-1] > size)
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    return images.float()
+
+
+def _normalise(depth: torch.Tensor) -> torch.Tensor:
+    """Per-image min-max of a depth map, inverted so the nearest point is white."""
+    flat = depth.flatten(1)
+    lo = flat.min(1).values.view(-1, 1, 1, 1)
+    hi = flat.max(1).values.view(-1, 1, 1, 1)
+    return 1.0 - (depth - lo) / (hi - lo).clamp_min(1e-8)
+
+
+def _get(obj: Any, name: str) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+@torch.no_grad()
+def preview_columns(lifter: torch.nn.Module, teacher: torch.nn.Module, w: torch.Tensor) -> torch.Tensor:
+    """Pictures of ``w`` side by side.
+
+    Args:
+        lifter: a Lifter (``forward(w)`` -> output with ``image`` in [-1, 1] and, where
+            available, ``albedo``, ``depth``, ``transform``, ``view``, ``rendered``).
+        teacher: the teacher (``synthesis(w)`` -> [-1, 1]).
+        w: (B, w_dim) codes.
+
+    Returns:
+        (B, K, 3, S, S) in [0, 1], S the lifter's render size.
+    """
+    was_training = lifter.training
+    lifter.eval()
+    try:
+        out = lifter(w)
+        render = _get(out, "image")
+        size = render.shape[-1]
+        cols = [_fit((teacher.synthesis(w) + 1) / 2, size)]
+        texture = _get(out, "texture")  # G(w0): the neutral image the albedo comes from
+        if texture is not None:
+            cols.append(_fit(texture, size))
+        cols.append(_fit((render + 1) / 2, size))
+        albedo = _get(out, "albedo")
+        if albedo is not None:
+            cols.append(_fit(albedo, size))
+        depth = _get(out, "depth")
+        if depth is not None:
+            cols.append(_fit(_normalise(depth), size))
+        rendered = _get(out, "rendered")
+        normal = _get(rendered, "normal") if rendered is not None else None
+        if normal is not None:
+            cols.append(_fit((normal + 1) / 2, size))
+        renderer = getattr(lifter, "renderer", None)
+        if renderer is not None and depth is not None:
+            grey = torch.full((depth.shape[0], 3, *depth.shape[-2:]), 0.8, device=depth.device)
+            light = torch.tensor(SHAPE_LIGHT, device=depth.device).expand(depth.shape[0], 4)
+            shaded = renderer.render(grey, depth, transform=_get(out, "transform"),
+                                     view=_get(out, "view"), light=light)
+            cols.append(_fit(shaded.image, size))
+    finally:
+        lifter.train(was_training)
+    return torch.stack([c.clamp(0, 1).cpu() for c in cols], dim=1)
+
+
+def save_preview(path: str | os.PathLike, lifter: torch.nn.Module, teacher: torch.nn.Module,
+                 w: torch.Tensor) -> None:
+    """Write the grid of :func:`preview_columns` as a PNG (atomically)."""
+    cols = preview_columns(lifter, teacher, w)
+    b, k = cols.shape[:2]
+    save_grid(cols.reshape(b * k, *cols.shape[2:]), path, nrow=k)

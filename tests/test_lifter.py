@@ -1,0 +1,275 @@
+"""The lifter's networks, output ranges, config round trip and the training step's gradients."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import ganlift
+from ganlift.lifter import Lifter, LifterOutput
+from ganlift.lifter.networks import (
+    LightDecoder,
+    ShapeDecoder,
+    StyleManipulation,
+    TransformDecoder,
+    ViewDecoder,
+    decoder_widths,
+    depth_from_logits,
+    light_from_unit,
+    light_to_unit,
+    transform_from_logits,
+)
+from ganlift.losses import LossSet
+from ganlift.losses.distance import ImageDistance
+from ganlift.losses.terms import Flip, PerturbA, PerturbB, Reconstruction
+from ganlift.recipe import load_recipe
+from ganlift.render.shading import flip_maps
+
+TINY = {
+    "lifter.mlp_width": 32,
+    "lifter.decoder_width": 32,
+    "lifter.decoder_min_width": 8,
+    "lifter.transform_blur": 3,
+    "teacher.prior_samples": 256,
+}
+
+
+@pytest.fixture(scope="module")
+def sg2_lifter():
+    """A lifter at 16x16 on a 32x32 random-weight StyleGAN2 (teacher images are downsampled)."""
+    from ganlift.teachers.stylegan2 import random_stylegan2
+
+    torch.manual_seed(0)
+    teacher = random_stylegan2(resolution=32, w_dim=32, seed=0)
+    recipe = load_recipe("synthetic", {**TINY, "lifter.resolution": 16, "teacher.truncation": 0.7})
+    return Lifter(teacher, recipe)
+
+
+@pytest.fixture(scope="module")
+def syn_lifter():
+    torch.manual_seed(0)
+    teacher = ganlift.load_teacher("synthetic-faces", resolution=32)
+    return Lifter(teacher, load_recipe("synthetic", {**TINY, "lifter.resolution": 32}))
+
+
+# ------------------------------------------------------------------------------ networks
+def test_decoder_widths_follow_the_paper_at_256():
+    assert decoder_widths(256, 512, 16) == {4: 512, 8: 256, 16: 128, 32: 64, 64: 32, 128: 16}
+    assert decoder_widths(64, 128, 16) == {4: 128, 8: 64, 16: 32, 32: 16}
+    with pytest.raises(ValueError, match="power of two"):
+        decoder_widths(48, 64, 8)
+
+
+@pytest.mark.parametrize("res", [8, 16, 32])
+def test_decoder_shapes(res):
+    w = torch.randn(2, 24)
+    shape = ShapeDecoder(24, 16, 2, res, 32, 8, feature_channels=5)
+    assert shape(w, torch.randn(2, 5, 64, 64)).shape == (2, 1, res, res)  # features are resized
+    assert TransformDecoder(24, 16, 2, res, 32, 8)(w).shape == (2, 1, res, res)
+    with pytest.raises(ValueError, match="feature map"):
+        shape(w)
+
+
+def test_view_light_decoders_and_manipulation():
+    w = torch.randn(5, 12) * 10
+    view = ViewDecoder(12, 16)(w)
+    light = LightDecoder(12, 16)(w)
+    assert view.shape == (5, 6) and light.shape == (5, 4)
+    assert view.abs().max() <= 1 and light.abs().max() <= 1
+    lit = light_from_unit(light * 0 + torch.tensor([-1.0, 1.0, 1.0, -1.0]), 0.8)
+    assert torch.allclose(lit[0], torch.tensor([0.0, 1.0, 0.8, -0.8]))
+    assert torch.allclose(light_to_unit(light_from_unit(light, 0.8), 0.8), light, atol=1e-6)
+    m = StyleManipulation(12, 16, residual=True)
+    assert torch.equal(m(w, light, view), w)  # starts as the identity
+    assert not torch.equal(StyleManipulation(12, 16, residual=False)(w, light, view), w)
+
+
+def test_depth_range_border_and_transform_map():
+    logits = torch.randn(2, 1, 16, 16) * 5
+    depth = depth_from_logits(logits, (0.9, 1.1), 1.05, 2)
+    inner = depth[..., 2:-2]
+    assert inner.min() >= 0.9 and inner.max() <= 1.1
+    assert torch.all(depth[..., :2] == 1.05) and torch.all(depth[..., -2:] == 1.05)
+    t = transform_from_logits(torch.full((2, 1, 16, 16), -20.0), depth, threshold=1.04, blur=0, frame=1)
+    obj = depth[..., 1:-1, 1:-1] <= 1.04
+    assert torch.all(t[..., 1:-1, 1:-1][obj] == 1)  # forced to 1 on the object
+    assert torch.all(t[..., 1:-1, 1:-1][~obj] < 1e-6)  # sigmoid(-15) elsewhere
+    assert torch.all(t[..., 0, :] == 0) and torch.all(t[..., :, -1] == 0)  # frame pinned
+    blurred = transform_from_logits(torch.zeros(2, 1, 16, 16), depth, blur=5, frame=1)
+    assert blurred.min() >= 0 and blurred.max() <= 1
+
+
+# ------------------------------------------------------------------------------ lifter
+def test_forward_shapes_and_ranges(sg2_lifter):
+    lifter = sg2_lifter
+    w = lifter.sample_w(3, seed=1)
+    out = lifter(w)
+    assert isinstance(out, LifterOutput)
+    assert out.view.shape == (3, 6) and out.light.shape == (3, 4) and out.w0.shape == (3, 32)
+    for name, c in (("depth", 1), ("transform", 1), ("albedo", 3), ("image", 3), ("texture", 3)):
+        assert getattr(out, name).shape == (3, c, 16, 16), name
+    assert out.view[:, :3].abs().max() <= 60 and out.view[:, 3:5].abs().max() <= 0.1
+    assert out.view[:, 5].abs().max() <= 0.01
+    assert out.light[:, :2].min() >= 0 and out.light[:, :2].max() <= 1
+    assert out.albedo.min() >= 0 and out.albedo.max() <= 1
+    assert out.image.min() >= -1 and out.image.max() <= 1
+    assert torch.allclose(out.image, out.rendered.image * 2 - 1)
+    pred = lifter.predict(w)
+    assert set(pred) == {"view", "light", "depth", "transform", "albedo"}
+    assert torch.allclose(pred["depth"], out.depth) and not pred["depth"].requires_grad
+    with pytest.raises(ValueError, match=r"w must have shape \(B, 32\)"):
+        lifter(torch.zeros(2, 3, 32))
+
+
+def test_teacher_is_frozen_and_not_in_the_state_dict(sg2_lifter):
+    lifter = sg2_lifter
+    keys = list(lifter.state_dict())
+    assert keys and not any("teacher" in k or k.startswith(("style.", "convs.")) for k in keys)
+    assert all(not p.requires_grad for p in lifter.teacher.parameters())
+    assert {id(p) for p in lifter.parameters()}.isdisjoint({id(p) for p in lifter.teacher.parameters()})
+    lifter.train()
+    assert not lifter.teacher.training
+    assert lifter.renderer.size == 16 and lifter.renderer.fov == 10.0
+
+
+def test_to_moves_the_teacher_along(sg2_lifter):
+    lifter = sg2_lifter
+    lifter.to(torch.float64)
+    try:
+        assert lifter.w_mean.dtype == torch.float64
+        assert next(lifter.teacher.parameters()).dtype == torch.float64
+    finally:
+        lifter.to(torch.float32)
+    assert next(lifter.teacher.parameters()).dtype == torch.float32
+
+
+def test_config_round_trip(sg2_lifter):
+    lifter = sg2_lifter
+    config = json.loads(json.dumps(lifter.config))
+    assert config["architecture"] == "liftedgan" and config["resolution"] == 16
+    assert config["teacher"] == lifter.teacher.reference()
+    assert config["recipe"]["lifter"]["mlp_width"] == 32 and config["ganlift_version"] == ganlift.__version__
+    assert len(config["w_mean"]) == 32 and len(config["w_std"]) == 32
+    copy = Lifter.from_config(config, lifter.teacher)
+    copy.load_state_dict(lifter.state_dict(), strict=True)
+    w = lifter.sample_w(2, seed=3)
+    a, b = lifter.predict(w), copy.predict(w)
+    for k in a:
+        assert torch.allclose(a[k], b[k]), k
+    # from the teacher's reference alone
+    again = Lifter.from_config(config)
+    assert again.teacher.reference() == lifter.teacher.reference()
+    bad = dict(config, w_dim=31)
+    with pytest.raises(ValueError, match="w_dim"):
+        Lifter.from_config(bad, lifter.teacher)
+    with pytest.raises(ValueError, match="architecture"):
+        Lifter.from_config(dict(config, architecture="other"), lifter.teacher)
+
+
+def test_default_recipe_is_the_teachers_recommended_one():
+    teacher = ganlift.load_teacher("synthetic-cats", resolution=32)
+    lifter = Lifter(teacher)
+    assert lifter.recipe.name == "synthetic-cats" and lifter.resolution == 64
+
+
+def test_compute_losses_full_step(syn_lifter):
+    lifter = syn_lifter
+    lifter.zero_grad()
+    w = lifter.sample_w(4, seed=0)
+    total, terms = lifter.compute_losses(w, torch.Generator().manual_seed(0))
+    assert set(terms) == set(lifter.recipe.enabled_losses())
+    assert torch.isfinite(total) and total.requires_grad
+    assert all(not v.requires_grad and torch.isfinite(v) for v in terms.values())
+    manual = sum(lifter.loss_set.weights[k] * v for k, v in terms.items())
+    assert torch.isclose(total.detach(), manual, rtol=1e-5)
+    total.backward()
+    for name in ("view_decoder", "light_decoder", "manipulation", "shape_decoder", "transform_decoder"):
+        grads = [p.grad for n, p in lifter.named_parameters() if n.startswith(name)]
+        assert any(g is not None and g.abs().sum() > 0 for g in grads), name
+    # the same generator seed draws the same perturbation: identical losses
+    again, _ = lifter.compute_losses(w, torch.Generator().manual_seed(0))
+    assert torch.isclose(again, total)
+
+
+def _grads_after(lifter, terms, w, seed=0):
+    lifter.set_loss_set(LossSet(terms))
+    try:
+        lifter.zero_grad(set_to_none=True)
+        total, _ = lifter.compute_losses(w, torch.Generator().manual_seed(seed))
+        total.backward()
+        return {n: p.grad for n, p in lifter.named_parameters()}
+    finally:
+        object.__setattr__(lifter, "_loss_set", None)
+
+
+def _moved(grads, prefix):
+    return any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith(prefix))
+
+
+def test_perturbation_b_updates_only_the_manipulation_network(syn_lifter):
+    d = ImageDistance(perceptual=None)
+    grads = _grads_after(syn_lifter, {"perturb_b": PerturbB(d)}, syn_lifter.sample_w(4, seed=2))
+    assert _moved(grads, "manipulation.")
+    others = {n: g for n, g in grads.items() if not n.startswith("manipulation.")}
+    assert others and all(g is None or g.abs().sum() == 0 for g in others.values())
+
+
+def test_perturbation_a_trains_the_3d_components(syn_lifter):
+    d = ImageDistance(perceptual=None)
+    grads = _grads_after(syn_lifter, {"perturb_a": PerturbA(d)}, syn_lifter.sample_w(4, seed=2))
+    for prefix in ("shape_decoder.", "view_decoder.", "light_decoder."):
+        assert _moved(grads, prefix), prefix
+
+
+def test_flip_renders_the_mirrored_transform_map_too(syn_lifter, monkeypatch):
+    lifter = syn_lifter
+    res = lifter.resolution
+
+    def asymmetric(w_norm):  # T = 0 on the left background half, ~1 on the right
+        logits = torch.zeros(w_norm.shape[0], 1, res, res)
+        logits[..., : res // 2] = -30.0
+        return logits
+
+    def turned(w_norm):  # yaw 30 degrees, so T matters
+        return torch.tensor([[0.0, 0.5, 0, 0, 0, 0]]).expand(w_norm.shape[0], -1)
+
+    monkeypatch.setattr(lifter.transform_decoder, "forward", asymmetric)
+    monkeypatch.setattr(lifter.view_decoder, "forward", turned)
+    ctx = lifter.loss_context(lifter.sample_w(2, seed=4), torch.Generator().manual_seed(0))
+    assert torch.allclose(ctx.view[:, 1], torch.tensor(30.0))
+    with torch.no_grad():
+        albedo, depth, t = flip_maps(ctx.albedo, ctx.depth, ctx.transform)
+        mirrored = lifter.renderer.render(albedo, depth, t, ctx.view, ctx.light)
+        stale = lifter.renderer.render(albedo, depth, ctx.transform, ctx.view, ctx.light)
+    assert not torch.equal(t, ctx.transform)
+    assert not torch.allclose(mirrored.image, stale.image, atol=1e-3)  # bug 8 would show
+    assert torch.allclose(ctx.flipped.image, mirrored.image)
+
+
+def test_context_computes_only_what_the_terms_read(syn_lifter):
+    lifter = syn_lifter
+    lifter.set_loss_set(LossSet({"reconstruction": Reconstruction(ImageDistance(perceptual=None))}))
+    try:
+        ctx = lifter.loss_context(lifter.sample_w(2, seed=5), torch.Generator().manual_seed(0))
+        lifter.loss_set(ctx)
+        assert "rendered" in ctx.computed()
+        assert not {"flipped", "teacher_perturbed", "perturbed", "re_rendered"} & set(ctx.computed())
+    finally:
+        object.__setattr__(lifter, "_loss_set", None)
+    grads = _grads_after(lifter, {"flip": Flip(ImageDistance(perceptual=None))}, lifter.sample_w(2, seed=5))
+    assert _moved(grads, "shape_decoder.")
+
+
+def test_perturbation_sampling_follows_the_recipe(syn_lifter):
+    lifter = syn_lifter
+    view = torch.zeros(64, 6)
+    view[:, 3:] = 0.05
+    light = torch.rand(64, 4)
+    v, lt = lifter.perturbation(view, light, torch.Generator().manual_seed(0))
+    pt = lifter.recipe.perturb
+    assert v[:, 1].abs().max() <= pt.yaw and v[:, 1].abs().max() > pt.yaw * 0.8
+    assert v[:, 0].abs().max() <= pt.pitch and torch.all(v[:, 2] == 0)
+    assert torch.all(v[:, 3:] == 0.05)  # translations kept
+    assert sorted(lt[:, 0].tolist()) == sorted(light[:, 0].tolist()) and not torch.equal(lt, light)

@@ -1,0 +1,255 @@
+"""The teacher zoo (ganlift.zoo) and the ``ganlift teachers`` command.
+
+Local tests run offline in this process; ``@remote`` tests run in a child process against the
+Hub-compatible server of tests/hub_server.py (zoo entries pointing at files the tests upload).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import ganlift
+from ganlift import zoo
+from ganlift.cli import main
+from ganlift.teachers import TEACHERS
+from ganlift.teachers.stylegan2 import random_state_dict
+from hub_server import hub, hub_session, remote, tiny_teacher  # noqa: F401  (fixtures)
+
+W_DIM = 16
+
+
+def _rosinality_file(path: Path, seed: int) -> Path:
+    """A tiny rosinality-format checkpoint ({'g_ema': state, 'latent_avg': ...})."""
+    state = random_state_dict(resolution=8, w_dim=W_DIM, n_mlp=1, seed=seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"g_ema": state, "latent_avg": torch.full((W_DIM,), 0.1 * seed)}, path)
+    return path
+
+
+def _images(teacher, seed=3):
+    w = torch.randn(2, W_DIM, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return teacher.synthesis(w)
+
+
+def _prepare_cache(cache: Path, repo_id: str, files: dict[str, Path], commit: str = "c" * 40) -> None:
+    """A Hugging Face cache entry laid out by hand, as a past download leaves it."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    repo = cache / repo_folder_name(repo_id=repo_id, repo_type="model")
+    (repo / "blobs").mkdir(parents=True, exist_ok=True)
+    for name, src in files.items():
+        blob = repo / "blobs" / zoo.sha256_file(src)
+        shutil.copyfile(src, blob)
+        link = repo / "snapshots" / commit / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.path.relpath(blob, link.parent), link)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def test_zoo_entries_are_complete_and_registered():
+    from ganlift.recipe import load_recipe
+
+    names = {e.name for e in zoo.entries()}
+    assert {"ffhq-256", "afhq-cat", "synthetic-faces", "synthetic-cats"} <= names
+    for entry in zoo.entries():
+        assert entry.format in zoo.FORMATS and entry.license and entry.description
+        assert entry.resolution & (entry.resolution - 1) == 0
+        load_recipe(entry.recipe)  # the recommended recipe exists
+        assert entry.name in TEACHERS, f"{entry.name} is not a registered teacher"
+        if entry.format != "builtin":
+            assert entry.repo_id.count("/") == 1 and entry.filename and entry.revision
+            assert TEACHERS.get(entry.name).recommended_recipe == entry.recipe
+        assert entry.sha256 is None or len(entry.sha256) == 64  # not pinned: see the module docstring
+    assert zoo.get_entry("ffhq-256").format == "nvidia-pkl" and zoo.get_entry("afhq-cat").format == "rosinality"
+    with pytest.raises(ValueError, match="format must be one of"):
+        zoo.ZooEntry(name="x", description="x", resolution=8, recipe="faces", license="x", format="pickle")
+    with pytest.raises(ValueError, match="needs repo_id and filename"):
+        zoo.ZooEntry(name="x", description="x", resolution=8, recipe="faces", license="x", format="rosinality")
+
+
+def test_pickle_entry_is_refused_before_any_download(monkeypatch):
+    def no_download(*args, **kwargs):
+        raise AssertionError("a pickle must not even be downloaded")
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", no_download)
+    with pytest.raises(ValueError) as info:
+        ganlift.load_teacher("ffhq-256")
+    msg = str(info.value)
+    assert "never loads pickles fetched from the Hub" in msg
+    assert "stylegan2-ffhq-256x256.pkl" in msg and "--teacher path/to/stylegan2-ffhq-256x256.pkl" in msg
+    assert "api.ngc.nvidia.com" in msg  # where to get it by hand
+
+
+def test_offline_and_not_cached_says_what_to_get(tmp_path, offline, capsys, monkeypatch):
+    with pytest.raises(FileNotFoundError) as info:
+        ganlift.load_teacher("afhq-cat", cache_dir=tmp_path / "empty")
+    msg = str(info.value)
+    assert "teacher 'afhq-cat'" in msg and "HF_HUB_OFFLINE=1" in msg
+    assert "ZeqiangLai/StyleGAN2" in msg and "ada/afhqcat.pt" in msg
+    assert "--teacher path/to/afhqcat.pt" in msg
+    # the same message reaches a user of `ganlift lift`
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty"))
+    assert main(["lift", "--teacher", "afhq-cat", "--steps", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "ganlift lift: error:" in err and "--teacher path/to/afhqcat.pt" in err
+
+
+def test_cached_zoo_teacher_loads_offline_and_is_verified(tmp_path, offline, capsys):
+    src = _rosinality_file(tmp_path / "afhqcat.pt", seed=4)
+    cache = tmp_path / "cache"
+    _prepare_cache(cache, "ZeqiangLai/StyleGAN2", {"ada/afhqcat.pt": src})
+    teacher = ganlift.load_teacher("afhq-cat", cache_dir=cache, w_mean_samples=512)
+    direct = ganlift.load_teacher(src, w_mean_samples=512)
+    assert torch.equal(_images(teacher), _images(direct))
+    ref = teacher.reference()
+    assert ref["name"] == "afhq-cat" and teacher.name == "afhq-cat"
+    assert ref["repo_id"] == "ZeqiangLai/StyleGAN2" and ref["filename"] == "ada/afhqcat.pt"
+    assert ref["revision"] == "c" * 40 and ref["sha256"] == zoo.sha256_file(src)
+    assert ref["w_mean_samples"] == 512  # load options are recorded, so a lifter can repeat them
+    assert teacher.recommended_recipe == "cats"
+    with pytest.raises(ValueError, match=r"sha256 mismatch for teacher 'afhq-cat'.*expected 0{64}"):
+        ganlift.load_teacher("afhq-cat", cache_dir=cache, sha256="0" * 64, w_mean_samples=512)
+    # the listing shows the cached file
+    assert main(["teachers", "--cache-dir", str(cache)]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("afhq-cat"))
+    assert "snapshots/" + "c" * 40 + "/ada/afhqcat.pt" in line
+
+
+def test_teachers_command_lists_and_previews(tmp_path, capsys):
+    assert main(["teachers"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ffhq-256", "afhq-cat", "synthetic-faces", "synthetic-cats", "stylegan2-random"):
+        assert any(line.startswith(name + " ") for line in out.splitlines()), name
+    assert "manual download" in out  # the pickle entry
+    grid = tmp_path / "grid.png"
+    assert main(["teachers", "--preview", "stylegan2-random", "--out", str(grid), "--n", "4", "--seed", "1"]) == 0
+    from PIL import Image
+
+    with Image.open(grid) as im:  # 2x2 tiles of 32 px with 2 px padding
+        assert im.size == (2 * 34 + 2, 2 * 34 + 2)
+        first = im.copy()
+    # the same grid from a checkpoint path, and the seed matters
+    from ganlift.teachers.files import save_teacher
+
+    save_teacher(tiny_teacher(seed=1), tmp_path / "st")
+    assert main(["teachers", "--preview", str(tmp_path / "st"), "--out", str(tmp_path / "b.png"), "--n", "3"]) == 0
+    assert main(["teachers", "--preview", "stylegan2-random", "--out", str(tmp_path / "c.png"), "--n", "4"]) == 0
+    with Image.open(tmp_path / "c.png") as other:
+        assert other.tobytes() != first.tobytes()
+    assert main(["teachers", "--preview", "stylegan2-random"]) == 1  # needs --out
+    capsys.readouterr()
+    assert main(["teachers", "--preview", "synthetic-facez", "--out", str(grid)]) == 1
+    assert "Did you mean 'synthetic-faces'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ against the test Hub
+
+
+def _upload(repo_id: str, files: dict[str, bytes]) -> str:
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, exist_ok=True)
+    ops = [CommitOperationAdd(path_in_repo=k, path_or_fileobj=v) for k, v in files.items()]
+    return api.create_commit(repo_id, ops, commit_message="upload").oid
+
+
+def _entry(name: str, repo_id: str, filename: str, sha256: str | None, fmt: str = "rosinality"):
+    return zoo.register_entry(zoo.ZooEntry(
+        name=name, description="test teacher", resolution=8, recipe="synthetic", license="MIT",
+        license_id="mit", format=fmt, repo_id=repo_id, filename=filename, sha256=sha256,
+        options={"w_mean_samples": 512} if fmt == "rosinality" else {},
+    ), overwrite=True)
+
+
+@remote
+def test_zoo_download_verify_and_cache(hub, tmp_path):
+    src = _rosinality_file(tmp_path / "tiny.pt", seed=1)
+    _upload("zoo/tiny", {"weights/tiny.pt": src.read_bytes()})
+    _entry("test-tiny", "zoo/tiny", "weights/tiny.pt", zoo.sha256_file(src))
+    cache = tmp_path / "cache"
+    teacher = ganlift.load_teacher("test-tiny", cache_dir=cache)
+    assert torch.equal(_images(teacher), _images(ganlift.load_teacher(src, w_mean_samples=512)))
+    assert teacher.reference()["sha256"] == zoo.sha256_file(src)
+    asked = hub.requests()
+    assert ("GET", "/zoo/tiny/resolve/main/weights/tiny.pt") in asked
+    # cached: loading again downloads nothing (a HEAD only)
+    ganlift.load_teacher("test-tiny", cache_dir=cache)
+    gets = [r for r in hub.requests()[len(asked):] if r[0] == "GET"]
+    assert gets == [], gets
+    assert zoo.cached_path(zoo.get_entry("test-tiny"), cache_dir=cache) is not None
+    # a ganlift-format teacher file works the same way
+    from ganlift.teachers.files import save_teacher
+
+    folder = save_teacher(tiny_teacher(seed=5), tmp_path / "st")
+    _upload("zoo/tiny-st", {"teacher.safetensors": (folder / "teacher.safetensors").read_bytes(),
+                            "teacher.json": (folder / "teacher.json").read_bytes()})
+    _entry("test-tiny-st", "zoo/tiny-st", "teacher.safetensors", None, fmt="ganlift")
+    loaded = ganlift.load_teacher("test-tiny-st", cache_dir=cache)
+    assert torch.equal(_images(loaded), _images(tiny_teacher(seed=5)))
+    assert loaded.reference()["sha256"] == zoo.sha256_file(folder / "teacher.safetensors")
+
+
+@remote
+def test_tampered_teacher_file_fails_the_sha256_check(hub, tmp_path):
+    good = _rosinality_file(tmp_path / "good.pt", seed=2)
+    first = _upload("zoo/tamper", {"g.pt": good.read_bytes()})
+    _entry("test-tamper", "zoo/tamper", "g.pt", zoo.sha256_file(good))
+    cache = tmp_path / "cache"
+    ganlift.load_teacher("test-tamper", cache_dir=cache)  # fine, and now cached
+    bad = bytearray(good.read_bytes())
+    bad[len(bad) // 2] ^= 0x01  # one bit flipped in the tensor data
+    _upload("zoo/tamper", {"g.pt": bytes(bad)})
+    for where in (cache, tmp_path / "fresh"):
+        with pytest.raises(ValueError, match=r"sha256 mismatch for teacher 'test-tamper'"):
+            ganlift.load_teacher("test-tamper", cache_dir=where)
+    # the commit that has the expected file still loads
+    assert ganlift.load_teacher("test-tamper", cache_dir=cache, revision=first).reference()["revision"] == first
+
+
+@remote
+def test_lifter_on_zoo_teacher_push_pull(hub, tmp_path):
+    from test_hub import TinyLifter, _same
+
+    src = _rosinality_file(tmp_path / "z.pt", seed=3)
+    commit = _upload("zoo/for-lifter", {"z.pt": src.read_bytes()})
+    _entry("test-zoo-lifter", "zoo/for-lifter", "z.pt", None)  # not pinned: the lifter pins it
+    teacher = ganlift.load_teacher("test-zoo-lifter", cache_dir=tmp_path / "c0")
+    torch.manual_seed(0)
+    model = TinyLifter(teacher)
+    model.push_to_hub("me/zoo-lifter")
+    w = torch.randn(3, W_DIM, generator=torch.Generator().manual_seed(1))
+    # an empty cache: the lifter and its teacher both come from the Hub
+    loaded = TinyLifter.from_pretrained("me/zoo-lifter", cache_dir=tmp_path / "c1")
+    assert _same(model, loaded, w)
+    ref = loaded.teacher.reference()
+    assert ref["revision"] == commit and ref["sha256"] == zoo.sha256_file(src)
+    # main moves on to another file: the lifter still loads the commit it was trained with
+    other = _rosinality_file(tmp_path / "other.pt", seed=9)
+    _upload("zoo/for-lifter", {"z.pt": other.read_bytes()})
+    assert _same(model, TinyLifter.from_pretrained("me/zoo-lifter", cache_dir=tmp_path / "c2"), w)
+    # ... and refuses that other file when it is passed explicitly
+    with pytest.raises(ValueError, match=r"teacher sha256 mismatch.*force_teacher=True"):
+        TinyLifter.from_pretrained("me/zoo-lifter", cache_dir=tmp_path / "c2", teacher=str(other))
+    with pytest.warns(UserWarning, match="loading anyway"):
+        TinyLifter.from_pretrained("me/zoo-lifter", cache_dir=tmp_path / "c2", teacher=str(other),
+                                   force_teacher=True)
