@@ -15,7 +15,7 @@ calls (a loss term that triggers a render counts the render under "renders"):
 * teacher passes: ``teacher.synthesis`` (target G(w), G(w0), G(w'), ...),
 * networks: the view, light, manipulation, shape and transform decoders,
 * renders: ``renderer.render``,
-* losses: the loss terms themselves (distances, VGG16, identity network, ...),
+* losses: the loss terms themselves (distances, VGG16, identity network, ...), per term,
 * other: what is left (depth/T/albedo maps, shading, resizes).
 
 Backward and the optimiser step are timed as wholes; the isolated forward+backward of the
@@ -43,8 +43,9 @@ import torch
 class Parts:
     """Exclusive wall time per category over nested, wrapped calls."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, clock=time.perf_counter) -> None:
         self.device = device
+        self.clock = clock
         self.stack: list[list[float]] = []
         self.totals: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
@@ -52,7 +53,7 @@ class Parts:
     def _now(self) -> float:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        return time.perf_counter()
+        return self.clock()
 
     def wrap(self, category: str, fn):
         def timed(*args, **kwargs):
@@ -118,25 +119,25 @@ def _instrument(lifter, parts: Parts) -> None:
                  "transform_decoder"):
         module = getattr(lifter, name)
         module.forward = parts.wrap("networks", module.forward)
-    for term in lifter.loss_set.terms.values():
-        term.forward = parts.wrap("losses", term.forward)
+    for name, term in lifter.loss_set.terms.items():
+        term.forward = parts.wrap(f"losses/{name}", term.forward)
 
 
-def _isolated(fn, device, repeats: int) -> float:
+def _isolated(fn, device, repeats: int, clock) -> float:
     fn()  # warm-up
     times = []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        t = time.perf_counter()
+        t = clock()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return statistics.median(times)
 
 
-def bench(size: int, batch: int, repeats: int, device: torch.device) -> None:
+def bench(size: int, batch: int, repeats: int, device: torch.device, clock) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         teacher, lifter, label = _setup(size, batch, Path(tmp))
         lifter.to(device).train()
@@ -144,27 +145,27 @@ def bench(size: int, batch: int, repeats: int, device: torch.device) -> None:
     params = [p for p in lifter.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=1e-4)
     gen = torch.Generator(device=device).manual_seed(0)
-    parts = Parts(device)
+    parts = Parts(device, clock)
     _instrument(lifter, parts)
-    clock = Parts(device)
-    step_parts: dict[str, list[float]] = defaultdict(list)
+    stages = Parts(device, clock)
 
     def step() -> None:
-        w = clock.wrap("sample w", lifter.sample_w)(batch, generator=gen)
-        total, _ = clock.wrap("forward", lifter.compute_losses)(w, gen)
+        w = stages.wrap("sample w", lifter.sample_w)(batch, generator=gen)
+        total, _ = stages.wrap("forward", lifter.compute_losses)(w, gen)
         opt.zero_grad(set_to_none=True)
-        clock.wrap("backward", total.backward)()
-        clock.wrap("optimizer", opt.step)()
+        stages.wrap("backward", total.backward)()
+        stages.wrap("optimizer", opt.step)()
 
     step()  # warm-up: builds the loss set, Adam state, allocator caches
-    parts.reset(), clock.reset()
+    runs = []
     for _ in range(repeats):
+        parts.reset(), stages.reset()
         step()
-        for k in ("sample w", "forward", "backward", "optimizer"):
-            step_parts[k].append(clock.totals.pop(k, 0.0))
-    calls = {k: v // repeats for k, v in parts.counts.items()}
-    fwd_parts = {k: v / repeats for k, v in parts.totals.items()}
-    med = {k: statistics.median(v) for k, v in step_parts.items()}
+        runs.append(({**stages.totals}, {**parts.totals}, {**parts.counts}))
+    # Report one coherent step: the one with the median total time.
+    runs.sort(key=lambda r: sum(r[0].values()))
+    med, fwd_parts, calls = runs[len(runs) // 2]
+    parts_of_median = dict(fwd_parts)
     step_time = sum(med.values())
 
     # Isolated references at the same batch size (un-instrumented functions).
@@ -188,20 +189,26 @@ def bench(size: int, batch: int, repeats: int, device: torch.device) -> None:
         xs = [m.clone().requires_grad_(True) for m in maps]
         render(*xs).image.mean().backward()
 
-    t_teacher_fb = _isolated(teacher_fb, device, repeats)
-    t_teacher_f = _isolated(teacher_f, device, repeats)
-    t_render_fb = _isolated(render_fb, device, repeats)
+    t_teacher_fb = _isolated(teacher_fb, device, repeats, clock)
+    t_teacher_f = _isolated(teacher_f, device, repeats, clock)
+    t_render_fb = _isolated(render_fb, device, repeats, clock)
 
     ms = lambda s: f"{1000 * s:9.1f} ms"  # noqa: E731
     n_params = sum(p.numel() for p in params)
-    print(f"\n== {label}: batch {batch}, {device}, {torch.get_num_threads()} threads, "
-          f"lifter {n_params / 1e6:.2f} M parameters, median of {repeats} steps")
+    kind = "CPU time" if clock is time.process_time else "wall time"
+    print(f"\n== {label}: batch {batch}, {device}, {torch.get_num_threads()} threads, {kind}, "
+          f"lifter {n_params / 1e6:.2f} M parameters, the median of {repeats} steps")
     print(f"  one training step            {ms(step_time)}")
     print(f"    draw codes                 {ms(med['sample w'])}")
     print(f"    forward (compute_losses)   {ms(med['forward'])}")
     other = med["forward"] - sum(fwd_parts.values())
+    terms = sorted(k for k in fwd_parts if k.startswith("losses/"))
+    fwd_parts["losses"] = sum(fwd_parts.pop(k) for k in terms)
+    calls["losses"] = sum(calls.get(k, 0) for k in terms)
     for k in ("teacher passes", "networks", "renders", "losses"):
         print(f"      {k:<24} {ms(fwd_parts.get(k, 0.0))}   ({calls.get(k, 0)} calls)")
+    for k in terms:
+        print(f"        {k[7:]:<22} {ms(parts_of_median[k])}")
     print(f"      {'other (maps, shading)':<24} {ms(other)}")
     print(f"    backward                   {ms(med['backward'])}")
     print(f"    optimizer step             {ms(med['optimizer'])}")
@@ -219,13 +226,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall time, or this process's CPU time (steadier on a shared "
+                             "machine; with --threads 1 it approximates an idle core's wall time)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     for size in args.sizes:
         batch = args.batch or (8 if size == 64 or device.type == "cuda" else 2)
-        bench(size, batch, args.repeats, device)
+        clock = time.perf_counter if args.clock == "wall" else time.process_time
+        bench(size, batch, args.repeats, device, clock)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,12 @@
 
 Forward (batch 8, one w broadcast to all layers) and forward+backward (gradient w.r.t. w
 only; the teacher is frozen) at resolution 64 and 256, with the LiftedGAN paper's narrow
-channel table and with config-f, for the fused and the grouped modulated-conv forms.
+channel table and with config-f (the fused modulated-conv form; ``--grouped`` adds the
+per-sample-weight form).
 Weights are random (timing does not depend on their values). Later issues quote ratios
 against these numbers.
 
-    python benchmarks/teacher.py [--threads 2] [--repeats 3] [--batch 8] [--device cpu]
+    python benchmarks/teacher.py [--threads 2] [--repeats 3] [--batch 8] [--device cpu] [--grouped]
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 256])
+    parser.add_argument(
+        "--grouped", action="store_true",
+        help="also time the literal per-sample-weight (grouped conv) form (slow on CPU)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -52,13 +57,16 @@ def main() -> None:
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
         f"device {device}, threads {args.threads}, batch {args.batch}, median of {args.repeats}"
     )
-    print(f"{'table':9} {'res':>4} {'params':>8} {'modconv':8} {'forward ms':>11} {'fwd+bwd ms':>11} {'bwd/fwd':>8}")
+    print(
+        f"{'table':9} {'res':>4} {'params':>8} {'modconv':8} {'forward ms':>11} "
+        f"{'fwd+bwd ms':>11} {'bwd/fwd':>8}"
+    )
     for res in args.resolutions:
         for table_name, table in (("narrow", NARROW_CHANNELS), ("config-f", CONFIG_F_CHANNELS)):
             teacher = random_stylegan2(res, 512, 8, table, seed=0, w_mean_samples=256).to(device)
             params = sum(p.numel() for p in teacher.parameters()) / 1e6
             w = teacher.sample_w(args.batch, seed=0).to(device)
-            for mode in ("fused", "grouped"):
+            for mode in ("fused", "grouped") if args.grouped else ("fused",):
                 teacher.modconv = mode
 
                 def forward() -> None:

@@ -23,7 +23,7 @@ from ganlift.lifter.networks import (
 )
 from ganlift.losses import LossSet
 from ganlift.losses.distance import ImageDistance
-from ganlift.losses.terms import Flip, PerturbA, PerturbB, Reconstruction
+from ganlift.losses.terms import Cycle, Flip, PerturbA, PerturbB, Reconstruction
 from ganlift.recipe import load_recipe
 from ganlift.render.shading import flip_maps
 
@@ -81,9 +81,11 @@ def test_view_light_decoders_and_manipulation():
     lit = light_from_unit(light * 0 + torch.tensor([-1.0, 1.0, 1.0, -1.0]), 0.8)
     assert torch.allclose(lit[0], torch.tensor([0.0, 1.0, 0.8, -0.8]))
     assert torch.allclose(light_to_unit(light_from_unit(light, 0.8), 0.8), light, atol=1e-6)
-    m = StyleManipulation(12, 16, residual=True)
-    assert torch.equal(m(w, light, view), w)  # starts as the identity
-    assert not torch.equal(StyleManipulation(12, 16, residual=False)(w, light, view), w)
+    assert torch.equal(StyleManipulation(12, 16, mode="residual")(w, light, view), w)  # the identity
+    assert torch.equal(StyleManipulation(12, 16, mode="linear")(w, light, view), torch.zeros_like(w))  # the mean
+    assert not torch.equal(StyleManipulation(12, 16, mode="mlp")(w, light, view), w)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        StyleManipulation(12, 16, mode="other")
 
 
 def test_depth_range_border_and_transform_map():
@@ -221,6 +223,16 @@ def test_perturbation_a_trains_the_3d_components(syn_lifter):
     grads = _grads_after(syn_lifter, {"perturb_a": PerturbA(d)}, syn_lifter.sample_w(4, seed=2))
     for prefix in ("shape_decoder.", "view_decoder.", "light_decoder."):
         assert _moved(grads, prefix), prefix
+    assert not _moved(grads, "manipulation.")  # w' is detached on this path
+
+
+def test_cycle_trains_m_through_frozen_decoders(syn_lifter):
+    w = syn_lifter.sample_w(4, seed=2)
+    grads = _grads_after(syn_lifter, {"cycle": Cycle()}, w)
+    assert _moved(grads, "manipulation.")
+    assert not any(_moved(grads, p) for p in ("view_decoder.", "light_decoder.", "shape_decoder."))
+    grads = _grads_after(syn_lifter, {"cycle": Cycle(train_decoders=True)}, w)
+    assert _moved(grads, "manipulation.") and _moved(grads, "view_decoder.")
 
 
 def test_flip_renders_the_mirrored_transform_map_too(syn_lifter, monkeypatch):

@@ -164,12 +164,12 @@ def test_cycle_known_value_in_unit_space():
     view_p = torch.tensor([[10.0, -20.0, 0.0, 0.01, 0.0, 0.0]])
     est = view_p + torch.tensor([[6.0, 0.0, 0.0, 0.05, 0.0, 0.0]])  # 6 deg = 0.1 unit
     light = torch.tensor([[0.5, 0.5, 0.2, -0.1]])
-    ctx = LossContext(view_estimate=est, view_perturb=view_p, light_estimate=light.clone(), light_perturb=light,
+    ctx = LossContext(view_estimate_m=est, view_perturb=view_p, light_estimate_m=light.clone(), light_perturb=light,
                       view_scale=torch.tensor([60.0, 60, 60, 0.1, 0.1, 0.01]),
                       light_scale=torch.tensor([0.5, 0.5, 1.0, 1.0]))
     assert torch.isclose(Cycle()(ctx), torch.tensor(0.01 / 3))  # translation ignored
     assert torch.isclose(Cycle(rotation_only=False)(ctx), torch.tensor((0.01 + 0.25) / 6))
-    ctx.light_estimate = light + torch.tensor([[0.05, 0.0, 0.0, 0.0]])  # 0.1 unit of ambient
+    ctx.light_estimate_m = light + torch.tensor([[0.05, 0.0, 0.0, 0.0]])  # 0.1 unit of ambient
     assert torch.isclose(Cycle()(ctx), torch.tensor(0.01 / 3 + 0.01 / 4))
 
 

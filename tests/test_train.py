@@ -227,6 +227,13 @@ def test_settings_and_overrides():
     assert (s.steps, s.batch_size, s.lr, s.betas, s.truncation, s.seed) == (7, 2, 3e-4, (0.5, 0.9), 0.5, 2)
     with pytest.raises(ValueError, match="batch_size"):
         settings_from_recipe({"batch_size": 0})
+    from ganlift.recipe import load_recipe
+
+    recipe = load_recipe("synthetic", {"train.lr": 5e-4, "teacher.truncation": 0.8,
+                                       "train.batch_size": 3, "train.log_every": 7})
+    real = settings_from_recipe(recipe)
+    assert (real.steps, real.batch_size, real.lr, real.truncation, real.log_every) == (
+        recipe.train.steps, 3, 5e-4, 0.8, 7)
     assert parse_overrides(["lr=1e-4", "renderer=torch", "betas=[0.5, 0.9]", "flip=true"]) == {
         "lr": 1e-4, "renderer": "torch", "betas": [0.5, 0.9], "flip": True}
     with pytest.raises(ValueError, match="key=value"):

@@ -82,9 +82,13 @@ class LifterSection:
         decoder_width: channels of the shape/transform decoders at 4x4 (paper: 512); halved
             at every doubling of the resolution down to ``decoder_min_width`` (paper: 16).
         decoder_min_width: smallest decoder width.
-        residual_manipulation: M predicts ``w' = w + MLP(...)`` (starts as the identity, so
-            G(w0) is a usable texture from step 0) instead of the paper's plain MLP.
+        manipulation: form of M's output: ``"linear"`` (a zero-initialised linear skip plus
+            the MLP: M starts at the mean code, a frontal and neutrally lit average, so the
+            symmetric solution is where training starts), ``"residual"`` (``w + MLP``, starts
+            as the identity) or ``"mlp"`` (the paper's plain MLP).
         depth_range: canonical depth range (paper: 0.9 .. 1.1).
+        depth_prior: strength of a fixed convex bump added to the depth logits (0 = a flat
+            start as in the paper); it selects the convex side of the hollow-face ambiguity.
         border_depth: depth the left/right border columns are pinned to (official: 1.05).
         border_columns: how many columns on each side are pinned (official: 2 at 256).
         max_rotation: rotation range in degrees, +- (paper: 60).
@@ -92,6 +96,9 @@ class LifterSection:
         max_translation_z: z translation range, +- (official: 0.01).
         light_direction: range of the light direction's dx, dy (+-), d = normalise(dx, dy, 1).
         transform_threshold: depth at or below which a pixel is "object" and T is forced to 1.
+        transform_bias: T = sigmoid(logits + bias) before the object is forced to 1 (official
+            5: T starts near 1 everywhere, background included; 0 starts at 0.5, where the
+            sigmoid still has gradient).
         transform_blur: Gaussian blur kernel size applied to T (official: 21 at 256; odd).
         transform_frame: width in pixels of the outer frame where T is forced to 0.
         min_shading: shading floor when de-lighting the texture into the albedo.
@@ -102,8 +109,9 @@ class LifterSection:
     mlp_layers: int = 4
     decoder_width: int = 512
     decoder_min_width: int = 16
-    residual_manipulation: bool = True
+    manipulation: str = "linear"
     depth_range: list = field(default_factory=lambda: [0.9, 1.1])
+    depth_prior: float = 0.0
     border_depth: float = 1.05
     border_columns: int = 2
     max_rotation: float = 60.0
@@ -111,6 +119,7 @@ class LifterSection:
     max_translation_z: float = 0.01
     light_direction: float = 1.0
     transform_threshold: float = 1.04
+    transform_bias: float = 5.0
     transform_blur: int = 21
     transform_frame: int = 1
     min_shading: float = 0.05
@@ -275,6 +284,10 @@ class Recipe:
         for key in ("mlp_layers", "decoder_width", "decoder_min_width"):
             if getattr(lf, key) < 1:
                 raise ValueError(f"{source}: lifter.{key} must be >= 1")
+        if lf.manipulation not in ("linear", "residual", "mlp"):
+            raise ValueError(
+                f"{source}: lifter.manipulation must be 'linear', 'residual' or 'mlp', got {lf.manipulation!r}"
+            )
         if lf.mlp_width < 0:
             raise ValueError(f"{source}: lifter.mlp_width must be >= 0 (0 = teacher w_dim)")
         if not 0 < lf.min_shading <= 1:

@@ -5,11 +5,13 @@ checkpointed ``torch.Generator``; gradients are averaged across ranks; rank 0 wr
 output folder::
 
     out/
-      model.safetensors, config.json, README.md   the trained lifter (``Lifter.from_pretrained(out)``)
-      log.jsonl                                   loss terms, one line per ``log_every`` steps
-      samples/step_XXXXXX.png                     teacher | render | albedo | depth | normals | shape
-      checkpoints/last.pt                         exact-resume state (``torch.load(weights_only=True)``)
-      metrics.json                                3D metrics, for teachers with ground truth
+      model.safetensors, config.json, README.md, sample.png
+                             the trained lifter: ``Lifter.from_pretrained(out)``
+      log.jsonl              loss terms, one line per ``log_every`` steps
+      samples/step_XXXXXX.png
+                             G(w) | G(w0) | render | albedo | depth | normals | shape
+      checkpoints/last.pt    exact-resume state (read with ``torch.load(weights_only=True)``)
+      metrics.json           3D metrics, for teachers with ground truth
 
 Running ``lift`` again on the same ``out`` resumes from ``checkpoints/last.pt``; the result is
 the same, parameter for parameter, as an uninterrupted run.
@@ -17,7 +19,6 @@ the same, parameter for parameter, as an uninterrupted run.
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import sys
@@ -26,12 +27,15 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import torch
 from tqdm import tqdm
 
 from ganlift.teachers.base import Teacher
+
+if TYPE_CHECKING:  # the lifter imports heavy modules; ganlift imports this one lazily
+    from ganlift.lifter import Lifter
 from ganlift.training import distributed
 from ganlift.training.checkpoint import (
     capture_rng,
@@ -99,16 +103,16 @@ class TrainSettings:
             raise ValueError(f"training setting lr must be positive, got {self.lr!r}")
 
 
-# Sections of a recipe dict searched for training settings, in order.
-_SECTIONS = ("train", "training", "optim", "optimizer", "sampling", "teacher")
+# Sections of a recipe searched for training settings, after its top level.
+_SECTIONS = ("train", "teacher")
 
 
 def settings_from_recipe(recipe: Any, steps: int | None = None, seed: int = 0,
                          **changes: Any) -> TrainSettings:
     """Read :class:`TrainSettings` from a recipe (its ``to_dict()``), then apply ``steps``.
 
-    A setting is looked up at the top level of the recipe, then in its ``train``/``optim``/
-    ``sampling`` sections; missing ones keep the defaults above.
+    A setting is looked up at the top level of the recipe, then in its ``[train]`` and
+    ``[teacher]`` sections (``truncation``); missing ones keep the defaults above.
     """
     data = recipe.to_dict() if hasattr(recipe, "to_dict") else dict(recipe or {})
     values: dict[str, Any] = {}
@@ -235,7 +239,8 @@ def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progre
     log = JsonlLog(out_dir / "log.jsonl" if writer else None, fresh=checkpoint is None)
     preview_w = None
     if writer and settings.sample_every:
-        g = torch.Generator(device=info.device).manual_seed(derive_seed(settings.seed, _PREVIEW_STREAM))
+        g = torch.Generator(device=info.device)
+        g.manual_seed(derive_seed(settings.seed, _PREVIEW_STREAM))
         preview_w = draw(settings.num_samples, g)
 
     def save(rng_states: list[Any]) -> None:
@@ -294,7 +299,8 @@ def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progre
                 window.reset()
                 window_start = now
             if preview_w is not None and step % settings.sample_every == 0:
-                save_preview(out_dir / "samples" / f"step_{step:06d}.png", lifter, teacher, preview_w)
+                save_preview(out_dir / "samples" / f"step_{step:06d}.png", lifter, teacher,
+                             preview_w)
             if step == settings.steps or (settings.checkpoint_every
                                           and step % settings.checkpoint_every == 0):
                 save(distributed.gather_objects(capture_rng(sampler), info))
@@ -488,7 +494,7 @@ def lift(
     eval_samples: int = 256,
     eval_seed: int | None = None,
     teacher_options: Mapping[str, Any] | None = None,
-):
+) -> "Lifter":
     """Train a lifter for ``teacher`` and return it.
 
     Example:
@@ -503,7 +509,8 @@ def lift(
         out: output folder (a saved lifter plus ``log.jsonl``, ``samples/``, ``checkpoints/``,
             ``metrics.json``); None keeps everything in memory.
         device: "cpu", "cuda" or "cuda:N"; None = CUDA when available.
-        seed: seeds initialisation, code sampling and perturbations.
+        seed: seeds initialisation, code sampling and perturbations (a resumed run keeps
+            the seed it started with).
         overrides: recipe changes, ``{"key": value}`` or ``["key=value", ...]``.
         resume: None resumes when ``out/checkpoints/last.pt`` exists; True requires it; False
             starts afresh.
@@ -528,6 +535,7 @@ def lift(
         path = _checkpoint_to_resume(out_dir, resume)
         ckpt = load_checkpoint(path) if path is not None else None
         run_saved = dict(ckpt.get("run") or {}) if ckpt is not None else {}
+        seed = int(run_saved.get("seed", seed))  # a resumed run keeps its seed
         overrides = parse_overrides(overrides)
         resumed_recipe = ckpt is not None and recipe is None and not overrides
         if resumed_recipe and run_saved.get("recipe_dict"):
@@ -573,7 +581,8 @@ def _evaluate(lifter, teacher, out: Path | None, n: int, seed: int | None) -> di
     """Score the lifter against the teacher's ground truth; write metrics.json, print the table."""
     from ganlift.eval import evaluate, format_metrics
 
-    metrics = evaluate(lifter, teacher, n=n) if seed is None else evaluate(lifter, teacher, n=n, seed=seed)
+    options = {"n": n} if seed is None else {"n": n, "seed": seed}
+    metrics = evaluate(lifter, teacher, **options)
     if out is not None:
         write_json(out / "metrics.json", _plain(metrics))
         if (out / "config.json").is_file() and callable(getattr(lifter, "save_pretrained", None)):

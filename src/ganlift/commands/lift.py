@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", default=None, metavar="NAME_OR_PATH",
                         help="recipe name (see `ganlift recipes`) or TOML file; "
                              "default: the teacher's recommended recipe")
-    parser.add_argument("--steps", type=int, default=None, help="total steps (default: recipe's)")
+    parser.add_argument("--steps", type=int, default=None, metavar="N",
+                        help="total steps (default: the recipe's train.steps)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="output folder (default: runs/<teacher name>)")
     parser.add_argument("--device", default=None, metavar="cpu|cuda",
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for everything (default 0)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a recipe key (repeatable), "
-                        "e.g. --set lr=5e-5 --set losses.flip.weight=0")
+                        "e.g. --set train.lr=5e-5 --set losses.flip=0")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
                         help="--resume requires a checkpoint in OUT, --no-resume starts afresh "
                              "(default: resume when one exists)")
@@ -51,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.steps is not None and args.steps < 0:
         raise ValueError(f"--steps must be >= 0, got {args.steps}")
-    if args.eval_samples < 1:
-        raise ValueError(f"--eval-samples must be >= 1, got {args.eval_samples}")
+    if args.eval_samples < 2:
+        raise ValueError(f"--eval-samples must be >= 2, got {args.eval_samples}")
     overrides = parse_overrides(args.overrides)  # clear error on a malformed --set first
     try:
         teacher_options = parse_overrides(args.teacher_options)

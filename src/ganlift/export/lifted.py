@@ -215,6 +215,13 @@ def relight_sweep(
 DEFAULT_LIGHTS = ((-40.0, 20.0), (0.0, 40.0), (40.0, 20.0))
 
 
+def _side(azimuth: float, elevation: float) -> str:
+    """A short name for where a light comes from, e.g. "top-left" (column labels)."""
+    vertical = "top" if elevation > 10 else "bottom" if elevation < -10 else ""
+    horizontal = "right" if azimuth > 10 else "left" if azimuth < -10 else ""
+    return "-".join(p for p in (vertical, horizontal) if p) or "front"
+
+
 def figure_grid(
     lifter,
     path: str | os.PathLike | None = None,
@@ -266,7 +273,7 @@ def figure_grid(
         columns.append((f"shape {yaw:+.0f}", shape.image.clamp(0, 1)))
     for azimuth, elevation in lights:
         out = lifter.render(codes, light=(azimuth, elevation))
-        columns.append((f"light {azimuth:+.0f},{elevation:+.0f}", out.image))
+        columns.append((f"lit {_side(azimuth, elevation)}", out.image))
     if zoom > 1:
         columns = [(label, torch.nn.functional.interpolate(x, scale_factor=zoom, mode="nearest"))
                    for label, x in columns]  # fmt: skip

@@ -154,9 +154,9 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         args = (self.w_dim, width, lf.mlp_layers)
         self.view_decoder = ViewDecoder(*args)
         self.light_decoder = LightDecoder(*args)
-        self.manipulation = StyleManipulation(*args, residual=lf.residual_manipulation)
+        self.manipulation = StyleManipulation(*args, mode=lf.manipulation)
         dec = (self.resolution, lf.decoder_width, lf.decoder_min_width)
-        self.shape_decoder = ShapeDecoder(*args, *dec, feature_channels=self.feature_channels)
+        self.shape_decoder = ShapeDecoder(*args, *dec, feature_channels=self.feature_channels, dome=lf.depth_prior)
         self.transform_decoder = TransformDecoder(*args, *dec)
 
         object.__setattr__(
@@ -291,11 +291,23 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         )
         return out * self.w_std + self.w_mean
 
-    def decode_view_light(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """D_V(w), D_L(w) in renderer units: (B, 6) view and (B, 4) light."""
+    def decode_view_light(self, w: torch.Tensor, frozen: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """D_V(w), D_L(w) in renderer units: (B, 6) view and (B, 4) light.
+
+        Args:
+            w: (B, w_dim) codes.
+            frozen: use detached decoder weights, so gradients reach ``w`` but not the decoders.
+        """
         wn = self.normalize_w(w)
-        view = view_from_unit(self.view_decoder(wn), self.view_scale)
-        light = light_from_unit(self.light_decoder(wn), self.recipe.lifter.light_direction)
+        if frozen:
+            vd = {k: v.detach() for k, v in self.view_decoder.named_parameters()}
+            ld = {k: v.detach() for k, v in self.light_decoder.named_parameters()}
+            unit_v = torch.func.functional_call(self.view_decoder, vd, (wn,))
+            unit_l = torch.func.functional_call(self.light_decoder, ld, (wn,))
+        else:
+            unit_v, unit_l = self.view_decoder(wn), self.light_decoder(wn)
+        view = view_from_unit(unit_v, self.view_scale)
+        light = light_from_unit(unit_l, self.recipe.lifter.light_direction)
         return view, light
 
     def teacher_image(self, w: torch.Tensor, features: bool = False):
@@ -333,7 +345,8 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         wn0 = self.normalize_w(w0)
         depth = depth_from_logits(self.shape_decoder(wn0, feats), lf.depth_range, lf.border_depth, lf.border_columns)
         transform = transform_from_logits(
-            self.transform_decoder(wn0), depth, lf.transform_threshold, lf.transform_blur, lf.transform_frame
+            self.transform_decoder(wn0), depth, lf.transform_threshold, lf.transform_blur, lf.transform_frame,
+            lf.transform_bias,
         )
         shading0 = lambert(normals_from_depth(depth, self.recipe.render.fov), light0)
         albedo = delight(texture, shading0, lf.min_shading).clamp(0.0, 1.0)
@@ -396,8 +409,11 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         albedo, depth, transform, view, light = (p[k] for k in ("albedo", "depth", "transform", "view", "light"))
         view_p, light_p = self.perturbation(view, light, generator)
 
-        def estimates():
-            return self.decode_view_light(ctx.w_perturb)
+        def estimates():  # D_V, D_L on w' for perturbation (a): trains the decoders, not M
+            return self.decode_view_light(ctx.w_perturb.detach())
+
+        def estimates_for_m():  # frozen decoders on w' for the cycle: trains M only
+            return self.decode_view_light(ctx.w_perturb, frozen=True)
 
         ctx = LossContext(
             lazy={
@@ -409,6 +425,12 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
                 "_estimates": estimates,
                 "view_estimate": lambda: ctx._estimates[0],
                 "light_estimate": lambda: ctx._estimates[1],
+                "_estimates_m": estimates_for_m,
+                "view_estimate_m": lambda: ctx._estimates_m[0],
+                "light_estimate_m": lambda: ctx._estimates_m[1],
+                "_estimates_c": lambda: self.decode_view_light(ctx.w_perturb),
+                "view_estimate_cycle": lambda: ctx._estimates_c[0],
+                "light_estimate_cycle": lambda: ctx._estimates_c[1],
                 "re_rendered": lambda: render(albedo, depth, transform, ctx.view_estimate, ctx.light_estimate),
                 "object_mask": lambda: (depth.detach() <= self.recipe.lifter.transform_threshold).to(depth),
             },

@@ -26,6 +26,7 @@ __all__ = [
     "ViewDecoder",
     "LightDecoder",
     "StyleManipulation",
+    "MANIPULATION_MODES",
     "ShapeDecoder",
     "TransformDecoder",
     "decoder_widths",
@@ -39,6 +40,7 @@ __all__ = [
     "transform_from_logits",
     "gaussian_kernel",
     "resize",
+    "dome_map",
 ]
 
 
@@ -150,6 +152,9 @@ class LightDecoder(nn.Module):
         return torch.tanh(self.mlp(w_norm))
 
 
+MANIPULATION_MODES = ("linear", "residual", "mlp")
+
+
 class StyleManipulation(nn.Module):
     """M: (w, light, view) -> w' (appendix B): three embedding MLPs summed, then an MLP.
 
@@ -157,26 +162,39 @@ class StyleManipulation(nn.Module):
         w_dim: style code size.
         width: hidden size of the four MLPs.
         layers: layers per MLP.
-        residual: return ``w + MLP(...)`` with the last layer initialised to zero, so M starts
-            as the identity map (the paper's M is a plain MLP; the residual form makes the
-            texture G(w0) usable from the first step, which matters for short CPU runs).
+        mode: how the output is formed from the MLP (all in normalised code space):
+
+            * ``"linear"``: ``w' = S w + MLP(...)`` with a linear skip ``S`` and the MLP's
+              last layer both starting at zero, so M starts at the mean code (a frontal,
+              neutrally lit average for a GAN) and learns which parts of w to keep;
+            * ``"residual"``: ``w' = w + MLP(...)``, starts as the identity;
+            * ``"mlp"``: ``w' = MLP(...)``, the paper's form.
 
     Inputs and output are normalised codes and unit-space views/lights.
     """
 
-    def __init__(self, w_dim: int, width: int, layers: int = 4, residual: bool = True) -> None:
+    def __init__(self, w_dim: int, width: int, layers: int = 4, mode: str = "linear") -> None:
         super().__init__()
-        self.residual = bool(residual)
+        if mode not in MANIPULATION_MODES:
+            raise ValueError(f"mode must be one of {MANIPULATION_MODES}, got {mode!r}")
+        self.mode = mode
         self.embed_w = MLP(w_dim, width, width, layers, norm=True)
         self.embed_light = MLP(4, width, width, layers, norm=True)
         self.embed_view = MLP(6, width, width, layers, norm=True)
-        self.out = MLP(width, width, w_dim, layers, norm=True, out_gain=0.0 if residual else 1.0)
+        self.out = MLP(width, width, w_dim, layers, norm=True, out_gain=1.0 if mode == "mlp" else 0.0)
+        if mode == "linear":
+            self.skip = nn.Linear(w_dim, w_dim, bias=False)
+            nn.init.zeros_(self.skip.weight)
 
     def forward(self, w_norm: torch.Tensor, light_unit: torch.Tensor, view_unit: torch.Tensor) -> torch.Tensor:
         """(B, w_dim), (B, 4), (B, 6) -> (B, w_dim) normalised manipulated code."""
         h = self.embed_w(w_norm) + self.embed_light(light_unit) + self.embed_view(view_unit)
         delta = self.out(F.leaky_relu(h, 0.2))
-        return w_norm + delta if self.residual else delta
+        if self.mode == "residual":
+            return w_norm + delta
+        if self.mode == "linear":
+            return self.skip(w_norm) + delta
+        return delta
 
 
 # ------------------------------------------------------------------------------ decoders
@@ -256,18 +274,24 @@ class ShapeDecoder(nn.Module):
 
     def __init__(
         self, w_dim: int, mlp_width: int, mlp_layers: int, resolution: int,
-        width: int, min_width: int, feature_channels: int = 0,
+        width: int, min_width: int, feature_channels: int = 0, dome: float = 0.0,
     ) -> None:
         super().__init__()
         self.resolution = int(resolution)
+        # A fixed convex bump added to the logits: the initial shape bulges towards the camera
+        # in the middle, which picks the convex side of the convex/concave (hollow-face)
+        # ambiguity that images alone leave open. 0 = flat start.
+        self.register_buffer("dome", -float(dome) * dome_map(self.resolution), persistent=False)
         self.trunk = _Trunk(w_dim, mlp_width, mlp_layers, resolution, width, min_width, convs=True)
         c = self.trunk.out_channels
         self.feature_channels = int(feature_channels)
         # InjectConv: a 1x1 conv of the teacher's features, added after the last up-sampling.
         self.inject = nn.Conv2d(self.feature_channels, c, 1) if self.feature_channels else None
-        self.head = nn.Sequential(
-            *_block(c, c, 3), *_block(c, c, 5), nn.Conv2d(c, 1, 5, 1, 2, padding_mode="replicate")
-        )
+        last = nn.Conv2d(c, 1, 5, 1, 2, padding_mode="replicate")
+        with torch.no_grad():  # start close to the (dome or flat) prior shape
+            last.weight.mul_(0.1)
+            last.bias.zero_()
+        self.head = nn.Sequential(*_block(c, c, 3), *_block(c, c, 5), last)
 
     def forward(self, w_norm: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         h = F.interpolate(self.trunk(w_norm), scale_factor=2, mode="nearest")
@@ -282,7 +306,14 @@ class ShapeDecoder(nn.Module):
                     f"features must have {self.feature_channels} channels, got {tuple(features.shape)}"
                 )
             h = h + self.inject(resize(features, self.resolution))
-        return self.head(h)
+        return self.head(h) + self.dome
+
+
+def dome_map(size: int, sigma: float = 0.25) -> torch.Tensor:
+    """A centred Gaussian bump with peak 1 and width ``sigma`` (fraction of the image). (1, 1, S, S)."""
+    r = (torch.arange(size, dtype=torch.float32) - (size - 1) / 2) / size
+    d2 = r[None, :] ** 2 + r[:, None] ** 2
+    return torch.exp(-d2 / (2 * sigma**2))[None, None]
 
 
 class TransformDecoder(nn.Module):
@@ -358,10 +389,11 @@ def transform_from_logits(
     threshold: float = 1.04,
     blur: int = 21,
     frame: int = 1,
+    bias: float = 5.0,
 ) -> torch.Tensor:
     """Transformation map T (paper eq. 1, official post-processing).
 
-    ``T = sigmoid(logits + 5)`` (starts near 1), forced to 1 on the object
+    ``T = sigmoid(logits + bias)`` (official bias 5: starts near 1), forced to 1 on the object
     (``depth <= threshold``), blurred with a ``blur`` x ``blur`` Gaussian, and forced to 0 on
     the outer ``frame`` pixels so the image border never moves.
 
@@ -372,7 +404,7 @@ def transform_from_logits(
     Returns:
         (B, 1, H, W) in [0, 1].
     """
-    t = torch.sigmoid(logits + 5.0)
+    t = torch.sigmoid(logits + bias)
     t = torch.where(depth.detach() <= threshold, torch.ones_like(t), t)
     if blur and blur > 1:
         k = gaussian_kernel(blur, t.device, t.dtype)[None, None]

@@ -24,7 +24,9 @@ class LossContext:
     - ``view_perturb`` (B, 6), ``light_perturb`` (B, 4): the random V', L' (no gradient).
     - ``w_perturb`` (B, w_dim): w' = M(w, L', V'); ``teacher_perturbed``: G(w').
     - ``perturbed``: render with (V', L'); ``view_estimate``, ``light_estimate``: D_V(w'),
-      D_L(w'); ``re_rendered``: render with those estimates.
+      D_L(w') with w' detached (they train the decoders); ``re_rendered``: render with those
+      estimates; ``view_estimate_m``, ``light_estimate_m``: the same through frozen decoders
+      (they train M); ``view_estimate_cycle``, ``light_estimate_cycle``: through both.
     - ``view_scale`` (6,), ``light_scale`` (4,): half-ranges that map views/lights to unit
       space; ``prior``: the prior module on w (``prior(w) -> (B,)`` penalties).
 

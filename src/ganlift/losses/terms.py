@@ -8,9 +8,9 @@ term                      value                                                 
 ========================  ==========================================================  ==========================
 ``reconstruction``        d(R(A,S,T,V,L), G(w))                                       everything but the teacher
 ``flip``                  d(R(flip A, flip S, flip T, V, L), G(w))                    everything
-``perturb_a``             d(R(A,S,T,D_V(w'),D_L(w')), sg[G(w')])                      A, S, T, D_V, D_L, M
+``perturb_a``             d(R(A,S,T,D_V(sg w'),D_L(sg w')), sg[G(w')])                A, S, T, D_V, D_L
 ``perturb_b``             d(G(w'), sg[R(A,S,T,V',L')]), w' = M(w, L', V')             M only
-``cycle``                 MSE(D_V(w'), V') on rotations + MSE(D_L(w'), L'), unit-space  D_V, D_L, M
+``cycle``                 MSE(D_V(w'), V') on rotations + MSE(D_L(w'), L'), unit-space  M (decoders frozen)
 ``prior``                 prior penalty of w' (Gaussian: |w'-mu|^2 / (2 sigma^2))      M
 ``identity``              |f(G(w0)) - f(R(A,S,T,V',L'))|^2, only |yaw'| < range        A, S, T, M
 ``albedo_rank``           nuclear norm of the masked high-pass grey albedos (B x HW)  M (through A), S
@@ -112,23 +112,32 @@ class Cycle(LossTerm):
     """View/light cycle (eq. 5): D_V(w') should give V' and D_L(w') give L'.
 
     Differences are measured in unit space (divided by the half-ranges), so degrees and
-    translations are comparable.
+    translations are comparable. By default the decoders are frozen in this term: it teaches
+    M to put the requested view and light where the decoders read them; the decoders
+    themselves learn from images only (reconstruction and perturbation (a)), so M cannot
+    hide V' in a direction of w' that only the decoders see.
 
     Args:
         rotation_only: compare only the three rotations of the view (the official code).
+        train_decoders: let this term train D_V and D_L as well.
     """
 
-    requires = ("view_estimate", "view_perturb", "light_estimate", "light_perturb", "view_scale", "light_scale")
+    requires = ("view_estimate_m", "view_perturb", "light_estimate_m", "light_perturb", "view_scale", "light_scale")
 
-    def __init__(self, *, rotation_only: bool = True) -> None:
+    def __init__(self, *, rotation_only: bool = True, train_decoders: bool = False) -> None:
         super().__init__()
         self.rotation_only = bool(rotation_only)
+        self.train_decoders = bool(train_decoders)
 
     def forward(self, ctx) -> torch.Tensor:
-        dv = (ctx.view_estimate - ctx.view_perturb) / ctx.view_scale.to(ctx.view_perturb)
+        if self.train_decoders:
+            view, light = ctx.view_estimate_cycle, ctx.light_estimate_cycle
+        else:
+            view, light = ctx.view_estimate_m, ctx.light_estimate_m
+        dv = (view - ctx.view_perturb) / ctx.view_scale.to(ctx.view_perturb)
         if self.rotation_only:
             dv = dv[:, :3]
-        dl = (ctx.light_estimate - ctx.light_perturb) / ctx.light_scale.to(ctx.light_perturb)
+        dl = (light - ctx.light_perturb) / ctx.light_scale.to(ctx.light_perturb)
         return (dv**2).mean() + (dl**2).mean()
 
 

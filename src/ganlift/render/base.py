@@ -242,6 +242,60 @@ class Renderer(nn.Module):
         corner = grid_face_corners(face, S, S)  # == faces[face], without a table look-up
         return barycentrics(screen.reshape(B, S * S, 3), face, corner), points
 
+    def _interpolate(self, screen: torch.Tensor, depth: torch.Tensor, face: torch.Tensor):
+        """Depth and texture coordinates of each pixel's visible point (differentiable).
+
+        Same maths as :func:`~ganlift.render.rasterize.barycentrics`, fused for speed: one
+        gather per corner and quantity, no stacked (B, H, W, 3) tensors.
+
+        The posed triangle is an affine image of its canonical one, so the visible point is
+        ``sum(b_i P_i)`` on the canonical surface; projecting it with the canonical camera gives
+        the canonical pixel ``uv = sum(t_i uv_i) / sum(t_i)`` with ``t_i = b_i d_i``, ``b`` the
+        perspective-correct barycentrics and ``d`` the canonical depths, i.e. (up to a common
+        factor) ``t_i = s_i d_i / z_i`` with ``s`` the screen-space barycentrics and ``z`` the
+        posed depths. This is exact on planar pieces, whatever the triangulation.
+
+        Args:
+            screen: (B, S, S, 3) projected vertices ``(u, v, z)``.
+            depth: (B, 1, S, S) canonical depth.
+            face: (B, H, W) face per pixel (-1 = background).
+
+        Returns:
+            ``(z, grid)``: (B, H, W) camera depth (1 on the background) and (B, H, W, 2)
+            ``grid_sample`` coordinates in [-1, 1] of the canonical maps.
+        """
+        B, S = screen.shape[0], screen.shape[1]
+        H, W = face.shape[1:]
+        mask = face >= 0
+        corner = grid_face_corners(face, S, S)  # (B, H, W, 3), face 0's on the background
+        zv = screen[..., 2].reshape(B, -1)
+        # Vertices behind the near plane never belong to a drawn face; keep them finite.
+        izv = torch.where(zv > self.znear, zv, 1.0).reciprocal()
+        rv = depth.reshape(B, -1).to(izv.dtype) * izv
+        quantities = (screen[..., 0].reshape(B, -1), screen[..., 1].reshape(B, -1), izv, rv)
+        g = []  # g[k] = (u, v, 1/z, d/z) at corner k, each (B, H, W)
+        for k in range(3):
+            idx = corner[..., k].reshape(B, -1)
+            g.append([torch.gather(q, 1, idx).view(B, H, W) for q in quantities])
+        (u0, v0, iz0, r0), (u1, v1, iz1, r1), (u2, v2, iz2, r2) = g
+        rows = torch.arange(H, device=screen.device, dtype=screen.dtype).view(1, H, 1)
+        cols = torch.arange(W, device=screen.device, dtype=screen.dtype).view(1, 1, W)
+        du1, dv1, du2, dv2 = u1 - u0, v1 - v0, u2 - u0, v2 - v0
+        dx, dy = cols - u0, rows - v0
+        # Background pixels get a harmless unit triangle, so no inf/NaN leaks into gradients.
+        inv_area = torch.where(mask, du1 * dv2 - dv1 * du2, 1.0).reciprocal()
+        s1 = (dx * dv2 - dy * du2) * inv_area
+        s2 = (du1 * dy - dv1 * dx) * inv_area
+        s0 = 1.0 - s1 - s2
+        invz = torch.where(mask, s0 * iz0 + s1 * iz1 + s2 * iz2, 1.0)
+        t0, t1, t2 = s0 * r0, s1 * r1, s2 * r2
+        # Canonical pixel coordinates of the corners (integers, no gradient).
+        cu, cv = corner % S, corner // S
+        scale = torch.where(mask, t0 + t1 + t2, 1.0).reciprocal() * (2.0 / (S - 1))
+        gu = (t0 * cu[..., 0] + t1 * cu[..., 1] + t2 * cu[..., 2]) * scale - 1.0
+        gv = (t0 * cv[..., 0] + t1 * cv[..., 1] + t2 * cv[..., 2]) * scale - 1.0
+        return invz.reciprocal(), torch.stack([gu, gv], dim=-1)
+
     # -- rendering -----------------------------------------------------------------------
     def render(
         self,
@@ -270,20 +324,12 @@ class Renderer(nn.Module):
         if self.check:
             self.check_inputs(albedo, depth, transform, view, light)
         B, S = depth.shape[0], depth.shape[-1]
-        frag, points = self.fragments(depth, transform, view)
-        mask = frag.mask[:, None]  # (B, 1, H, W) bool
-
-        # Canonical pixel coordinates of the visible point: the posed triangle is an affine
-        # image of its canonical one, so the point is sum(b_i P_i) on the canonical surface;
-        # projecting it with the canonical camera gives uv = sum(b_i z_i uv_i) / sum(b_i z_i).
-        # (Exact on planar pieces, whatever the triangulation.) Then grid_sample in [-1, 1].
-        corner = frag.corner  # (B, H, W, 3) vertex ids
-        z_can = torch.gather(depth.reshape(B, -1), 1, corner.reshape(B, -1)).view_as(frag.bary)
-        w = frag.bary * z_can.to(frag.bary.dtype)
-        w = w * (2.0 / (S - 1)) / w.sum(-1, keepdim=True)  # weights for coordinates in [-1, 1]
-        u = (w * (corner % S).to(w.dtype)).sum(-1)
-        v = (w * (corner // S).to(w.dtype)).sum(-1)
-        grid = torch.stack([u, v], dim=-1) - 1.0  # (B, H, W, 2)
+        size = self.size or S
+        points = self.posed_points(depth, transform, view)
+        screen = project(points, size, self.fov)
+        face = self.rasterize(screen.detach(), self.faces(S, S, depth.device), size)
+        z_px, grid = self._interpolate(screen, depth, face)
+        mask = (face >= 0)[:, None]  # (B, 1, H, W) bool
 
         normal_map = normals_from_points(points).to(albedo.dtype)
         maps = torch.cat([albedo, normal_map], dim=1)
@@ -301,7 +347,7 @@ class Renderer(nn.Module):
         return Rendered(
             image=image,
             mask=mask.to(albedo.dtype),
-            depth=torch.where(mask, frag.depth[:, None].to(albedo.dtype), torch.full_like(zero, self.background_depth)),
+            depth=torch.where(mask, z_px[:, None].to(albedo.dtype), torch.full_like(zero, self.background_depth)),
             normal=torch.where(mask, normal, zero),
             shading=torch.where(mask, shading, zero),
         )

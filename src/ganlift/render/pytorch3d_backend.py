@@ -27,9 +27,11 @@ INSTALL_HINT = (
     "The default renderer, create('torch', ...), needs nothing extra."
 )
 
-# pytorch3d counts a pixel as inside a face only strictly; our pixel centres sit exactly on
-# the grid's vertices in a frontal view, so shift the mesh by a tiny fraction of a pixel.
-_NUDGE = 1e-3
+# pytorch3d counts a pixel as inside a face only strictly, but our pixel centres sit exactly
+# on the grid's vertices in a frontal view (and on the pinned border): a tiny blur radius
+# (pytorch3d compares it with squared NDC distances: 1e-12 is ~1e-6 NDC, well under a
+# thousandth of a pixel) takes in centres on an edge, like the torch backend's tolerance.
+_BLUR = 1e-12
 
 
 def _import_pytorch3d():
@@ -71,17 +73,18 @@ class Pytorch3DRenderer(Renderer):
         verts = screen.reshape(B, -1, 3).float()
         # pytorch3d NDC: +x left, +y up; pixel index i has its centre at 1 - (2 i + 1) / size.
         # Our pixel centre u = i maps there exactly (no half-pixel offset between conventions).
-        x = 1.0 - (2.0 * (verts[..., 0] + _NUDGE) + 1.0) / size
-        y = 1.0 - (2.0 * (verts[..., 1] + _NUDGE) + 1.0) / size
+        x = 1.0 - (2.0 * verts[..., 0] + 1.0) / size
+        y = 1.0 - (2.0 * verts[..., 1] + 1.0) / size
         ndc = torch.stack([x, y, verts[..., 2]], dim=-1)
         meshes = self._meshes(verts=list(ndc), faces=[faces] * B)
         pix_to_face, _, _, _ = self._rasterize_meshes(
             meshes,
             image_size=size,
-            blur_radius=0.0,
+            blur_radius=_BLUR,
             faces_per_pixel=1,
-            bin_size=0,  # naive rasterisation: no coarse bins that can overflow
-            perspective_correct=False,
+            bin_size=None,  # pytorch3d's heuristic (coarse-to-fine above 64 pixels)
+            max_faces_per_bin=faces.shape[0],  # a bin can never overflow (no dropped faces)
+            perspective_correct=True,  # depth order by the true (perspective) depth, like ours
             cull_backfaces=False,
         )
         face = pix_to_face[..., 0]

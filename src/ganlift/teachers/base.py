@@ -74,7 +74,7 @@ class Teacher(nn.Module):
     def sample_z(self, n: int, seed: int | None = None, device=None) -> torch.Tensor:
         """Draw ``n`` latents from N(0, I) with an optional seed. Returns (n, z_dim)."""
         g = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        z = torch.randn(n, self.z_dim, generator=g)
+        z = torch.randn(n, self.z_dim, generator=g, dtype=self.w_mean.dtype)
         return z.to(device if device is not None else self.w_mean.device)
 
     def sample_w(

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -154,11 +155,8 @@ def _torch_load(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         msg = str(err)
-        detail = ""
-        for line in msg.splitlines():
-            if "Unsupported global" in line or "Unsupported operand" in line:
-                detail = f" ({line.strip()})"
-                break
+        found = re.search(r"GLOBAL ([\w.]+)", msg)
+        detail = f" (it needs the Python object {found.group(1)})" if found else ""
         if "Unsupported operand" in msg or not head.startswith(b"PK"):
             raise ValueError(
                 f"{path} could not be read as a PyTorch checkpoint{detail}: it is truncated, "
@@ -168,20 +166,22 @@ def _torch_load(path: Path) -> Any:
             f"{path} contains pickled Python objects that ganlift refuses to unpickle for "
             f"safety{detail}; only tensors, plain containers and argparse.Namespace are "
             "allowed. Re-save the generator weights alone, e.g. "
-            "torch.save({'g_ema': g_ema.state_dict()}, path)"
+            "torch.save({'g_ema': g_ema.state_dict(), 'latent_avg': latent_avg}, path)"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as err:
         hint = "truncated or corrupt (an interrupted download?)"
         if head.startswith(b"PK\x03\x04") and zipfile.is_zipfile(path):
             names = zipfile.ZipFile(path).namelist()
             if not any(n.endswith("data.pkl") for n in names):
-                kind = "a numpy .npz archive" if any(n.endswith(".npy") for n in names) else "a zip archive"
+                npz = any(n.endswith(".npy") for n in names)
+                kind = "a numpy .npz archive" if npz else "a zip archive"
                 raise ValueError(
                     f"{path} is {kind}, not a PyTorch checkpoint (entries: {names[:5]})"
                 ) from None
+        reason = str(err).split(". ")[0].splitlines()[0][:200] if str(err) else ""
         raise ValueError(
             f"{path} could not be read as a PyTorch checkpoint: the file looks {hint} "
-            f"({size} bytes; {type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''})"
+            f"({size} bytes; {type(err).__name__}: {reason})"
         ) from None
 
 
@@ -234,6 +234,11 @@ def _describe_top(obj: dict) -> str:
         return (
             f"it has a discriminator 'd' but no generator 'g_ema' (top-level keys: {shown}); "
             "a rosinality checkpoint keeps the generator under 'g_ema'"
+        )
+    if isinstance(obj.get("lifter"), dict):
+        return (
+            f"it looks like a ganlift training checkpoint (top-level keys: {shown}), not a 2D "
+            "generator; load the run folder with ganlift.Lifter.from_pretrained(folder)"
         )
     nested = [v for v in obj.values() if isinstance(v, dict)]
     for value in nested:

@@ -731,7 +731,8 @@ def _check_keys(
         elif key in state and tuple(value.shape) != tuple(ref.shape):
             bad.append(f"{key}: file {list(value.shape)} vs expected {list(ref.shape)}")
     if bad:
-        problems.append(f"shape mismatches ({len(bad)}): " + "; ".join(bad[:8]) + (" ..." if len(bad) > 8 else ""))
+        more = " ..." if len(bad) > 8 else ""
+        problems.append(f"shape mismatches ({len(bad)}): " + "; ".join(bad[:8]) + more)
     if problems:
         arch = (
             f"resolution {config['resolution']}, w_dim {config['w_dim']}, "

@@ -82,4 +82,5 @@ def short_name(name: str) -> str:
 
 def format_terms(names: list[str], values: list[float]) -> dict[str, str]:
     """Values with 4 significant digits for ``tqdm.set_postfix``."""
-    return {short_name(n): (f"{v:.4g}" if math.isfinite(v) else str(v)) for n, v in zip(names, values)}
+    return {short_name(n): (f"{v:.4g}" if math.isfinite(v) else str(v))
+            for n, v in zip(names, values)}

@@ -44,7 +44,8 @@ def _get(obj: Any, name: str) -> Any:
 
 
 @torch.no_grad()
-def preview_columns(lifter: torch.nn.Module, teacher: torch.nn.Module, w: torch.Tensor) -> torch.Tensor:
+def preview_columns(lifter: torch.nn.Module, teacher: torch.nn.Module,
+                    w: torch.Tensor) -> torch.Tensor:
     """Pictures of ``w`` side by side.
 
     Args:
