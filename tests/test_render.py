@@ -361,6 +361,26 @@ def test_background_pixels_give_finite_gradients():
 # --- devices and input checks -----------------------------------------------------------
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_inputs_render_in_float32(dtype):
+    albedo, depth = face_like(32, batch=2)
+    view = torch.tensor([[5.0, 20.0, 0.0, 0.0, 0.0, 0.0]] * 2)
+    light = torch.tensor([[0.5, 0.5, 0.1, 0.1]] * 2)
+    r = create("torch")
+    want = r.render(albedo, depth, view=view, light=light)
+    x = albedo.to(dtype).requires_grad_(True)
+    got = r.render(x, depth.to(dtype), view=view.to(dtype), light=light.to(dtype))
+    assert got.image.dtype == dtype and torch.isfinite(got.image.float()).all()
+    assert (got.image.float() - want.image).abs().mean() < 2e-2
+    got.image.float().sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad.float()).all()
+
+
+def test_empty_batch():
+    out = create("torch", size=16).render(torch.rand(0, 3, 8, 8), torch.ones(0, 1, 8, 8))
+    assert out.image.shape == (0, 3, 16, 16) and out.mask.shape == (0, 1, 16, 16)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu():
     albedo, depth = face_like(32, batch=2)

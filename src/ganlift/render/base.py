@@ -58,6 +58,9 @@ class Rendered:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
 def _shape(x: torch.Tensor) -> str:
     return "(" + ", ".join(str(s) for s in x.shape) + ")"
 
@@ -323,7 +326,17 @@ class Renderer(nn.Module):
         """
         if self.check:
             self.check_inputs(albedo, depth, transform, view, light)
+        if albedo.dtype in _LOW_PRECISION or depth.dtype in _LOW_PRECISION:
+            # Pixel coordinates up to the image size need more than 8-11 mantissa bits:
+            # render in float32 and hand back the caller's dtype (gradients flow through).
+            up = [None if x is None else x.float() for x in (albedo, depth, transform, view, light)]
+            out = self.render(*up)
+            return Rendered(**{k: v.to(albedo.dtype) for k, v in out.as_dict().items()})
         B, S = depth.shape[0], depth.shape[-1]
+        if B == 0:
+            H = self.size or S
+            empty = albedo.new_zeros
+            return Rendered(empty(0, 3, H, H), empty(0, 1, H, H), empty(0, 1, H, H), empty(0, 3, H, H), empty(0, 1, H, H))
         size = self.size or S
         points = self.posed_points(depth, transform, view)
         screen = project(points, size, self.fov)
