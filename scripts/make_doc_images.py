@@ -5,7 +5,8 @@ Usage:
 
 Writes:
     grid.png              paper-style figure: teacher | yaws | shape | relit, one row per sample
-    maps.png              image, depth, normal, albedo, shading and mask of a few samples
+    maps.png              teacher, render, depth, normal, albedo and shading of a few samples
+                          (turned to yaw 25, lit from the top left)
     turntable.gif         a yaw sweep of one sample
     turntable-frames.png  nine frames of the sweep side by side
     relight.gif           the light circling one sample
@@ -98,26 +99,29 @@ def main(argv: list[str] | None = None) -> int:
     codes = lifter.codes(args.n, args.seed)
     one = codes[:1]
 
-    export.figure_grid(lifter, out / "grid.png", codes, zoom=args.zoom)
+    # Relit columns with a clear diffuse part, so the light's direction shows.
+    export.figure_grid(lifter, out / "grid.png", codes, ambient=0.45, diffuse=0.65, zoom=args.zoom)
 
-    s = lifter.render(codes)
+    # Maps of a turned, side-lit render: the mask then shows what the turn uncovers.
+    s = lifter.render(codes, yaw=25, light=(-35, 30), ambient=0.35, diffuse=0.75)
     maps = [
         ("teacher", lifter.teacher_images(codes)),
-        ("image", s.image),
+        ("yaw 25, lit", s.image),
         ("depth", export.depth_to_rgb(s.depth, s.mask)),
         ("normal", export.normal_to_rgb(s.normal, s.mask)),
         ("albedo", s.albedo),
         ("shading", s.shading.clamp(0, 1)),
-        ("mask", s.mask),
     ]
     save_image(export.labelled_grid([(k, zoomed(v, args.zoom)) for k, v in maps]), out / "maps.png")
 
-    frames = export.turntable(lifter, out / "turntable.gif", one, frames=36)
+    frames = export.turntable(lifter, None, one, frames=36)
+    export.save_animation(zoomed(frames, args.zoom), out / "turntable.gif", fps=12)
     limit = lifter.trained_ranges()["yaw"]
     yaws = np.linspace(-limit, limit, 9).tolist()
     strip = [(f"{y:+.0f}", zoomed(lifter.render(one, yaw=y).image, args.zoom)) for y in yaws]
     save_image(export.labelled_grid(strip), out / "turntable-frames.png")
-    export.relight_sweep(lifter, out / "relight.gif", one, frames=24, ambient=0.3, diffuse=0.8)
+    lit = export.relight_sweep(lifter, None, one, frames=24, ambient=0.3, diffuse=0.8)
+    export.save_animation(zoomed(lit, args.zoom), out / "relight.gif", fps=12)
 
     with tempfile.TemporaryDirectory() as tmp:
         glb = Path(tmp) / "face.glb"

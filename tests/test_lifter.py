@@ -17,6 +17,7 @@ from ganlift.lifter.networks import (
     ViewDecoder,
     decoder_widths,
     depth_from_logits,
+    depth_prior_logits,
     light_from_unit,
     light_to_unit,
     transform_from_logits,
@@ -51,7 +52,9 @@ def sg2_lifter():
 def syn_lifter():
     torch.manual_seed(0)
     teacher = ganlift.load_teacher("synthetic-faces", resolution=32)
-    return Lifter(teacher, load_recipe("synthetic", {**TINY, "lifter.resolution": 32}))
+    # every paper term on (the synthetic recipe leaves the perturbation terms off)
+    terms = {"losses.perturb_a": 2.0, "losses.perturb_b": 2.0, "losses.cycle": 4.0, "losses.prior": 0.5}
+    return Lifter(teacher, load_recipe("synthetic", {**TINY, **terms, "lifter.resolution": 32}))
 
 
 # ------------------------------------------------------------------------------ networks
@@ -101,6 +104,17 @@ def test_depth_range_border_and_transform_map():
     assert torch.all(t[..., 0, :] == 0) and torch.all(t[..., :, -1] == 0)  # frame pinned
     blurred = transform_from_logits(torch.zeros(2, 1, 16, 16), depth, blur=5, frame=1)
     assert blurred.min() >= 0 and blurred.max() <= 1
+
+
+def test_depth_prior_is_a_dome_on_the_background():
+    logits = depth_prior_logits(32, relief=0.08, width=0.2, background=1.05)
+    depth = depth_from_logits(logits, (0.9, 1.1), 1.05, border_columns=1, center=False)
+    assert torch.isclose(depth[0, 0, 0, 0], torch.tensor(1.05), atol=1e-3)  # background plane
+    assert torch.isclose(depth.min(), torch.tensor(0.97), atol=2e-3)  # the top of the dome
+    assert depth[0, 0, 16, 16] < depth[0, 0, 16, 8] < depth[0, 0, 16, 2]  # convex: rises to the middle
+    assert torch.equal(depth_prior_logits(8, relief=0.0), torch.zeros(1, 1, 8, 8))
+    centred = depth_from_logits(logits, (0.9, 1.1), 1.05, border_columns=0, center=True)
+    assert torch.allclose(torch.atanh((centred - 1.0) / 0.1).mean(), torch.tensor(0.0), atol=1e-4)
 
 
 # ------------------------------------------------------------------------------ lifter
@@ -182,6 +196,7 @@ def test_compute_losses_full_step(syn_lifter):
     w = lifter.sample_w(4, seed=0)
     total, terms = lifter.compute_losses(w, torch.Generator().manual_seed(0))
     assert set(terms) == set(lifter.recipe.enabled_losses())
+    assert set(terms) == {"reconstruction", "flip", "perturb_a", "perturb_b", "cycle", "prior", "albedo_rank"}
     assert torch.isfinite(total) and total.requires_grad
     assert all(not v.requires_grad and torch.isfinite(v) for v in terms.values())
     manual = sum(lifter.loss_set.weights[k] * v for k, v in terms.items())

@@ -54,9 +54,10 @@ def test_synthetic_recipes_are_cpu_sized():
     for r in (syn, cats):
         assert r.lifter.resolution == 64 and r.distance.perceptual == "ssim"
         assert r.lifter.mlp_width < 512 and r.lifter.decoder_width < 512
+        assert {"reconstruction", "flip", "albedo_rank"} <= set(r.enabled_losses())
         assert "identity" not in r.enabled_losses()
-    assert cats.enabled_losses()["prior"]["weight"] == 0.1
     assert cats.enabled_losses()["albedo_rank"]["weight"] == 0.005
+    assert syn.enabled_losses()["albedo_rank"]["weight"] == 0.01
     assert cats.lifter == syn.lifter and cats.train == syn.train
 
 
@@ -122,6 +123,8 @@ def test_overrides_dotted_nested_and_short():
     assert load_recipe(r).train.steps == 3
     with pytest.raises(ValueError, match="unknown key"):
         load_recipe("faces", {"nonsense": 1})
+    with pytest.raises(ValueError, match="ambiguous; write one of teacher.prior, losses.prior"):
+        load_recipe("faces", {"prior": 0})
 
 
 def test_parse_overrides_reads_toml_values():

@@ -87,8 +87,13 @@ class LifterSection:
             symmetric solution is where training starts), ``"residual"`` (``w + MLP``, starts
             as the identity) or ``"mlp"`` (the paper's plain MLP).
         depth_range: canonical depth range (paper: 0.9 .. 1.1).
-        depth_prior: strength of a fixed convex bump added to the depth logits (0 = a flat
-            start as in the paper); it selects the convex side of the hollow-face ambiguity.
+        depth_center: subtract each depth map's mean logit before the tanh (official code).
+            It ties the background depth to the object's area and relief; off, the decoder
+            places both freely.
+        depth_prior: the initial shape: a dome rising this many scene units from a plane at
+            ``border_depth`` (0 = a flat start, as in the paper). It picks the convex side of
+            the convex/concave (hollow-face) ambiguity that images alone leave open.
+        depth_prior_width: width (Gaussian sigma, fraction of the image) of that dome.
         border_depth: depth the left/right border columns are pinned to (official: 1.05).
         border_columns: how many columns on each side are pinned (official: 2 at 256).
         max_rotation: rotation range in degrees, +- (paper: 60).
@@ -111,7 +116,9 @@ class LifterSection:
     decoder_min_width: int = 16
     manipulation: str = "linear"
     depth_range: list = field(default_factory=lambda: [0.9, 1.1])
+    depth_center: bool = True
     depth_prior: float = 0.0
+    depth_prior_width: float = 0.3
     border_depth: float = 1.05
     border_columns: int = 2
     max_rotation: float = 60.0
@@ -501,17 +508,16 @@ def _full_key(key: str) -> str:
     """Expand a short override key: ``steps`` -> ``train.steps`` when only one section has it."""
     if "." in key or key in _TOP_KEYS:
         return key
-    owners = [s for s, cls in _SECTIONS.items() if key in {f.name for f in dataclasses.fields(cls)}]
-    if len(owners) == 1:
-        return f"{owners[0]}.{key}"
-    if len(owners) > 1:
-        raise ValueError(f"override {key!r} is ambiguous; write one of "
-                         + ", ".join(f"{s}.{key}" for s in owners))
+    owners = [f"{s}.{key}" for s, cls in _SECTIONS.items() if key in {f.name for f in dataclasses.fields(cls)}]
     import ganlift.losses.terms  # noqa: F401  (registers the built-in terms)
     from ganlift.losses import LOSSES
 
     if key in LOSSES:
-        return f"losses.{key}"
+        owners.append(f"losses.{key}")
+    if len(owners) == 1:
+        return owners[0]
+    if owners:
+        raise ValueError(f"override {key!r} is ambiguous; write one of {', '.join(owners)}")
     raise ValueError(f"override {key!r}: unknown key; use section.key, sections: {', '.join(_SECTIONS)}, losses")
 
 

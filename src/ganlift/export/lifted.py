@@ -233,6 +233,8 @@ def figure_grid(
     yaws: Sequence[float] | None = None,
     shape_yaws: Sequence[float] | None = None,
     lights: Sequence[Sequence[float]] = DEFAULT_LIGHTS,
+    ambient: float | None = None,
+    diffuse: float | None = None,
     labels: bool = True,
     zoom: int = 1,
 ) -> Image.Image:
@@ -248,6 +250,8 @@ def figure_grid(
         yaws: render yaws in degrees; default five across the trained yaw range.
         shape_yaws: yaws of the shape columns; default three across it.
         lights: ``(azimuth, elevation)`` pairs for the relit columns.
+        ambient, diffuse: light intensities of the relit columns; None keeps the predicted
+            ones (a lifter that predicts almost no diffuse light shows little change then).
         labels: draw column labels.
         zoom: integer upscaling of every tile (nearest neighbour), for small lifters.
 
@@ -272,7 +276,7 @@ def figure_grid(
             shape = lifter.renderer.render(white, out.canonical_depth, out.transform, out.view, out.light)
         columns.append((f"shape {yaw:+.0f}", shape.image.clamp(0, 1)))
     for azimuth, elevation in lights:
-        out = lifter.render(codes, light=(azimuth, elevation))
+        out = lifter.render(codes, light=(azimuth, elevation), ambient=ambient, diffuse=diffuse)
         columns.append((f"lit {_side(azimuth, elevation)}", out.image))
     if zoom > 1:
         columns = [(label, torch.nn.functional.interpolate(x, scale_factor=zoom, mode="nearest"))

@@ -26,6 +26,7 @@ from ganlift.lifter.networks import (
     TransformDecoder,
     ViewDecoder,
     depth_from_logits,
+    depth_prior_logits,
     light_from_unit,
     light_scale,
     light_to_unit,
@@ -156,7 +157,9 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         self.light_decoder = LightDecoder(*args)
         self.manipulation = StyleManipulation(*args, mode=lf.manipulation)
         dec = (self.resolution, lf.decoder_width, lf.decoder_min_width)
-        self.shape_decoder = ShapeDecoder(*args, *dec, feature_channels=self.feature_channels, dome=lf.depth_prior)
+        self.shape_decoder = ShapeDecoder(*args, *dec, feature_channels=self.feature_channels,
+                                          prior=depth_prior_logits(self.resolution, lf.depth_prior, lf.depth_prior_width,
+                                                                   lf.depth_range, lf.border_depth))
         self.transform_decoder = TransformDecoder(*args, *dec)
 
         object.__setattr__(
@@ -343,7 +346,8 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         w0 = self.manipulate(w, light0, torch.zeros_like(view))
         texture, feats = self.teacher_image(w0, features=True)
         wn0 = self.normalize_w(w0)
-        depth = depth_from_logits(self.shape_decoder(wn0, feats), lf.depth_range, lf.border_depth, lf.border_columns)
+        depth = depth_from_logits(self.shape_decoder(wn0, feats), lf.depth_range, lf.border_depth, lf.border_columns,
+                                  lf.depth_center)
         transform = transform_from_logits(
             self.transform_decoder(wn0), depth, lf.transform_threshold, lf.transform_blur, lf.transform_frame,
             lf.transform_bias,

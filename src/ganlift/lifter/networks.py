@@ -41,6 +41,7 @@ __all__ = [
     "gaussian_kernel",
     "resize",
     "dome_map",
+    "depth_prior_logits",
 ]
 
 
@@ -274,14 +275,17 @@ class ShapeDecoder(nn.Module):
 
     def __init__(
         self, w_dim: int, mlp_width: int, mlp_layers: int, resolution: int,
-        width: int, min_width: int, feature_channels: int = 0, dome: float = 0.0,
+        width: int, min_width: int, feature_channels: int = 0, prior: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.resolution = int(resolution)
-        # A fixed convex bump added to the logits: the initial shape bulges towards the camera
-        # in the middle, which picks the convex side of the convex/concave (hollow-face)
-        # ambiguity that images alone leave open. 0 = flat start.
-        self.register_buffer("dome", -float(dome) * dome_map(self.resolution), persistent=False)
+        # Fixed logits added to the output (see depth_prior_logits): the initial shape, which
+        # picks the convex side of the convex/concave (hollow-face) ambiguity. None = flat.
+        if prior is None:
+            prior = torch.zeros(1, 1, self.resolution, self.resolution)
+        if tuple(prior.shape) != (1, 1, self.resolution, self.resolution):
+            raise ValueError(f"prior must have shape (1, 1, {self.resolution}, {self.resolution}), got {tuple(prior.shape)}")
+        self.register_buffer("prior", prior.clone(), persistent=False)
         self.trunk = _Trunk(w_dim, mlp_width, mlp_layers, resolution, width, min_width, convs=True)
         c = self.trunk.out_channels
         self.feature_channels = int(feature_channels)
@@ -306,14 +310,35 @@ class ShapeDecoder(nn.Module):
                     f"features must have {self.feature_channels} channels, got {tuple(features.shape)}"
                 )
             h = h + self.inject(resize(features, self.resolution))
-        return self.head(h) + self.dome
+        return self.head(h) + self.prior
 
 
-def dome_map(size: int, sigma: float = 0.25) -> torch.Tensor:
+def dome_map(size: int, sigma: float = 0.3) -> torch.Tensor:
     """A centred Gaussian bump with peak 1 and width ``sigma`` (fraction of the image). (1, 1, S, S)."""
     r = (torch.arange(size, dtype=torch.float32) - (size - 1) / 2) / size
     d2 = r[None, :] ** 2 + r[:, None] ** 2
     return torch.exp(-d2 / (2 * sigma**2))[None, None]
+
+
+def depth_prior_logits(
+    size: int,
+    relief: float,
+    width: float = 0.3,
+    depth_range: tuple[float, float] = (0.9, 1.1),
+    background: float = 1.05,
+) -> torch.Tensor:
+    """Logits whose depth (:func:`depth_from_logits` without centring) is a dome.
+
+    The dome rises ``relief`` scene units from a ``background`` plane towards the camera in the
+    middle (a Gaussian of width ``width``); ``relief = 0`` gives all-zero logits (flat at the
+    middle of the range). Returns (1, 1, S, S).
+    """
+    if relief == 0:
+        return torch.zeros(1, 1, size, size)
+    lo, hi = float(depth_range[0]), float(depth_range[1])
+    depth = background - float(relief) * dome_map(size, width)
+    unit = ((depth - (lo + hi) / 2) / ((hi - lo) / 2)).clamp(-0.99, 0.99)
+    return torch.atanh(unit)
 
 
 class TransformDecoder(nn.Module):
@@ -351,8 +376,12 @@ def depth_from_logits(
     depth_range: tuple[float, float] = (0.9, 1.1),
     border_depth: float = 1.05,
     border_columns: int = 2,
+    center: bool = True,
 ) -> torch.Tensor:
     """Depth in the paper's range: logits minus their per-image mean, tanh, mapped to range.
+
+    ``center=False`` skips the mean subtraction (the official code subtracts it, which ties
+    the depth of the background to the area and relief of the object).
 
     The left and right ``border_columns`` columns are pinned to ``border_depth`` (official
     code), which anchors the background behind the object.
@@ -364,7 +393,7 @@ def depth_from_logits(
         (B, 1, H, W) depth.
     """
     lo, hi = float(depth_range[0]), float(depth_range[1])
-    x = logits - logits.mean(dim=(1, 2, 3), keepdim=True)
+    x = logits - logits.mean(dim=(1, 2, 3), keepdim=True) if center else logits
     depth = (lo + hi) / 2 + (hi - lo) / 2 * torch.tanh(x)
     k = int(border_columns)
     if k > 0:

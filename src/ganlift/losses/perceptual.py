@@ -157,21 +157,22 @@ class SSIMDistance(nn.Module):
         self.window = int(window)
         r = torch.arange(window, dtype=torch.float32) - (window - 1) / 2
         g = torch.exp(-(r**2) / (2 * sigma**2))
-        g = g / g.sum()
-        self.register_buffer("kernel", (g[:, None] * g[None, :])[None, None], persistent=False)
+        self.register_buffer("kernel", (g / g.sum()).view(1, 1, 1, -1), persistent=False)
 
     def _blur(self, x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
-        pad = self.window // 2
-        return F.conv2d(F.pad(x, [pad] * 4, mode="replicate"), self.kernel.to(x).expand(c, 1, -1, -1), groups=c)
+        # separable Gaussian: a row pass and a column pass, all channels at once
+        c, pad = x.shape[1], self.window // 2
+        k = self.kernel.to(x).expand(c, 1, 1, -1)
+        x = F.conv2d(F.pad(x, (pad, pad, 0, 0), mode="replicate"), k, groups=c)
+        return F.conv2d(F.pad(x, (0, 0, pad, pad), mode="replicate"), k.transpose(2, 3), groups=c)
 
     def dssim(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Per-pixel (B, 3, H, W) ``(1 - SSIM) / 2`` of images in [0, 1]."""
         c1, c2 = 0.01**2, 0.03**2
-        mu_a, mu_b = self._blur(a), self._blur(b)
-        var_a = self._blur(a * a) - mu_a**2
-        var_b = self._blur(b * b) - mu_b**2
-        cov = self._blur(a * b) - mu_a * mu_b
+        mu_a, mu_b, aa, bb, ab = self._blur(torch.cat([a, b, a * a, b * b, a * b], dim=1)).chunk(5, dim=1)
+        var_a = aa - mu_a**2
+        var_b = bb - mu_b**2
+        cov = ab - mu_a * mu_b
         ssim = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
         return ((1 - ssim) / 2).clamp(0, 1)
 
