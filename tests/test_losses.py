@@ -270,12 +270,14 @@ def test_lossset_weighted_total_named_terms_and_nan():
 
 
 def test_lossset_from_recipe_builds_only_enabled_terms():
-    ls = LossSet.from_recipe(load_recipe("synthetic"))
+    cats = load_recipe("cats", {"distance.perceptual": "ssim"})
+    ls = LossSet.from_recipe(cats)
     assert set(ls.terms) == {"reconstruction", "flip", "perturb_a", "perturb_b", "cycle", "prior", "albedo_rank"}
-    assert ls.weights["flip"] == 4.0
+    assert ls.weights["flip"] == 4.0 and ls.weights["prior"] == 0.1
     # the image terms share one distance (one perceptual network)
-    assert ls.terms["reconstruction"].distance is ls.terms["flip"].distance
-    assert set(LossSet.from_recipe(load_recipe("synthetic", {"flip": 0})).terms) == set(ls.terms) - {"flip"}
+    assert ls.terms["reconstruction"].distance is ls.terms["perturb_b"].distance
+    assert set(LossSet.from_recipe(load_recipe("synthetic")).terms) == {"reconstruction", "flip", "albedo_rank"}
+    assert set(LossSet.from_recipe(load_recipe(cats, {"flip": 0})).terms) == set(ls.terms) - {"flip"}
     # identity switched on without weights: the error says how to fix it
     with pytest.raises(RuntimeError, match="losses.identity.weights"):
         LossSet.from_recipe(load_recipe("synthetic", {"identity": 1.0}))

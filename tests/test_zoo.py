@@ -53,6 +53,14 @@ def _prepare_cache(cache: Path, repo_id: str, files: dict[str, Path], commit: st
     (repo / "refs" / "main").write_text(commit)
 
 
+@pytest.fixture(autouse=True)
+def ganlift_home(tmp_path, monkeypatch) -> Path:
+    """An empty GANLIFT_HOME per test, so files in the user's real one never leak in."""
+    home = tmp_path / "ganlift-home"
+    monkeypatch.setenv("GANLIFT_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 def offline(monkeypatch):
     from huggingface_hub import constants
@@ -84,17 +92,123 @@ def test_zoo_entries_are_complete_and_registered():
         zoo.ZooEntry(name="x", description="x", resolution=8, recipe="faces", license="x", format="rosinality")
 
 
-def test_pickle_entry_is_refused_before_any_download(monkeypatch):
+def test_pickle_entry_is_refused_before_any_download(monkeypatch, ganlift_home):
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    looked = []
+
     def no_download(*args, **kwargs):
-        raise AssertionError("a pickle must not even be downloaded")
+        if not kwargs.get("local_files_only"):
+            raise AssertionError("a pickle must not even be downloaded")
+        looked.append(args)
+        raise LocalEntryNotFoundError("not in the cache")  # what an empty cache answers
 
     monkeypatch.setattr("huggingface_hub.hf_hub_download", no_download)
     with pytest.raises(ValueError) as info:
         ganlift.load_teacher("ffhq-256")
+    assert looked == [("ZeqiangLai/StyleGAN2-pkl", "stylegan2-ffhq-256x256.pkl")]  # a cache lookup only
     msg = str(info.value)
     assert "never loads pickles fetched from the Hub" in msg
     assert "stylegan2-ffhq-256x256.pkl" in msg and "--teacher path/to/stylegan2-ffhq-256x256.pkl" in msg
     assert "api.ngc.nvidia.com" in msg  # where to get it by hand
+    # both places ganlift looks: the exact `hf download` command and the ganlift folder
+    assert "`hf download ZeqiangLai/StyleGAN2-pkl stylegan2-ffhq-256x256.pkl`" in msg
+    assert str(ganlift_home / "teachers" / "stylegan2-ffhq-256x256.pkl") in msg
+
+
+# A tiny generator with NVIDIA's pickle structure, written by tests/test_nvidia.py's helpers.
+PKL_SAMPLES = 512
+
+
+def _nvidia_pickle(path: Path, seed: int = 0) -> Path:
+    from test_nvidia import _tiny_state, write_nvidia_pickle
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_nvidia_pickle(path, _tiny_state(seed=seed), z_dim=32, w_dim=32)
+
+
+def _pkl_images(teacher, seed=3):
+    w = torch.randn(2, teacher.w_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return teacher.synthesis(w)
+
+
+@pytest.fixture
+def cache_lookups_only(monkeypatch):
+    """Let hf_hub_download run, but fail the test if it is ever asked to download."""
+    import huggingface_hub
+
+    real = huggingface_hub.hf_hub_download
+
+    def lookup(*args, **kwargs):
+        assert kwargs.get("local_files_only") is True, "a pickle must never be downloaded"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lookup)
+
+
+def test_user_downloaded_pickle_loads_from_the_hf_cache(tmp_path, offline, cache_lookups_only, capsys):
+    src = _nvidia_pickle(tmp_path / "stylegan2-ffhq-256x256.pkl", seed=1)
+    cache = tmp_path / "cache"
+    _prepare_cache(cache, "ZeqiangLai/StyleGAN2-pkl", {"stylegan2-ffhq-256x256.pkl": src})  # `hf download`
+    teacher = ganlift.load_teacher("ffhq-256", cache_dir=cache, w_mean_samples=PKL_SAMPLES)
+    direct = ganlift.load_teacher(str(src), w_mean_samples=PKL_SAMPLES)
+    assert torch.equal(_pkl_images(teacher), _pkl_images(direct))
+    assert teacher.name == "ffhq-256" and teacher.recommended_recipe == "faces"
+    ref = teacher.reference()
+    assert ref["repo_id"] == "ZeqiangLai/StyleGAN2-pkl" and ref["filename"] == "stylegan2-ffhq-256x256.pkl"
+    assert ref["revision"] == "c" * 40 and ref["sha256"] == zoo.sha256_file(src)
+    assert ref["format"] == "nvidia-pkl" and ref["w_mean_samples"] == PKL_SAMPLES
+    # the listing shows the user's copy
+    assert main(["teachers", "--cache-dir", str(cache)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("ffhq-256"))
+    assert "cached (user download)" in line and "snapshots/" + "c" * 40 in line
+
+
+def test_user_downloaded_pickle_loads_from_ganlift_home(tmp_path, offline, cache_lookups_only, ganlift_home,
+                                                        capsys):
+    src = _nvidia_pickle(ganlift_home / "teachers" / "stylegan2-ffhq-256x256.pkl", seed=2)
+    teacher = ganlift.load_teacher("ffhq-256", cache_dir=tmp_path / "empty", w_mean_samples=PKL_SAMPLES)
+    assert torch.equal(_pkl_images(teacher), _pkl_images(ganlift.load_teacher(str(src), w_mean_samples=PKL_SAMPLES)))
+    ref = teacher.reference()
+    assert ref["name"] == "ffhq-256" and ref["sha256"] == zoo.sha256_file(src) and ref["revision"] == "main"
+    # the Hugging Face cache comes first
+    other = _nvidia_pickle(tmp_path / "other.pkl", seed=3)
+    cache = tmp_path / "cache"
+    _prepare_cache(cache, "ZeqiangLai/StyleGAN2-pkl", {"stylegan2-ffhq-256x256.pkl": other})
+    first = ganlift.load_teacher("ffhq-256", cache_dir=cache, w_mean_samples=PKL_SAMPLES)
+    assert first.reference()["sha256"] == zoo.sha256_file(other)
+    assert main(["teachers", "--cache-dir", str(tmp_path / "empty")]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("ffhq-256"))
+    assert "cached (user download)" in line and str(src) in line
+
+
+def test_pinned_sha256_refuses_a_tampered_user_pickle(tmp_path, offline, cache_lookups_only, ganlift_home,
+                                                      monkeypatch):
+    import dataclasses
+
+    good = _nvidia_pickle(tmp_path / "good.pkl", seed=4)
+    pinned = dataclasses.replace(zoo.get_entry("ffhq-256"), sha256=zoo.sha256_file(good))
+    monkeypatch.setitem(zoo.ZOO, "ffhq-256", pinned)
+    target = ganlift_home / "teachers" / "stylegan2-ffhq-256x256.pkl"
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(good, target)
+    empty = tmp_path / "empty"
+    assert ganlift.load_teacher("ffhq-256", cache_dir=empty, w_mean_samples=PKL_SAMPLES).reference()["sha256"] \
+        == pinned.sha256
+    bad = bytearray(good.read_bytes())
+    bad[len(bad) // 2] ^= 0x01  # one bit flipped
+    target.write_bytes(bytes(bad))
+    with pytest.raises(ValueError, match=r"sha256 mismatch for teacher 'ffhq-256'.*expected " + pinned.sha256):
+        ganlift.load_teacher("ffhq-256", cache_dir=empty, w_mean_samples=PKL_SAMPLES)
+    # the same check for a copy in the Hugging Face cache, and for a hash passed by the caller
+    cache = tmp_path / "cache"
+    _prepare_cache(cache, "ZeqiangLai/StyleGAN2-pkl", {"stylegan2-ffhq-256x256.pkl": target})
+    with pytest.raises(ValueError, match="sha256 mismatch for teacher 'ffhq-256'"):
+        ganlift.load_teacher("ffhq-256", cache_dir=cache, w_mean_samples=PKL_SAMPLES)
+    monkeypatch.setitem(zoo.ZOO, "ffhq-256", dataclasses.replace(pinned, sha256=None))
+    with pytest.raises(ValueError, match="sha256 mismatch.*expected " + "0" * 64):
+        ganlift.load_teacher("ffhq-256", cache_dir=cache, sha256="0" * 64, w_mean_samples=PKL_SAMPLES)
 
 
 def test_offline_and_not_cached_says_what_to_get(tmp_path, offline, capsys, monkeypatch):

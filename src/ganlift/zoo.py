@@ -16,8 +16,13 @@ later refuses a different file. Pin a hash yourself with ``load_teacher(name, sh
 
 Safety: files fetched from the Hub are read only through safetensors or
 ``torch.load(weights_only=True)`` (rosinality ``.pt``). NVIDIA ``.pkl`` files are pickles:
-ganlift never loads one it fetched from the Hub; download it yourself and pass the local
-path (``--teacher path/to/file.pkl``), which uses ganlift's restricted unpickler.
+ganlift never downloads one itself. A pickle entry (``ffhq-256``) loads only a copy the user
+downloaded, looked up in this order: the Hugging Face cache (``hf download REPO FILE``; looked
+up with ``hf_hub_download(..., local_files_only=True)``, which never touches the network), then
+``$GANLIFT_HOME/teachers/<file name>`` (``GANLIFT_HOME`` defaults to ``~/.cache/ganlift``).
+The copy is checked against the entry's sha256 when one is pinned and read with
+:func:`ganlift.teachers.nvidia.load_nvidia_pickle`, a restricted unpickler that runs no code
+from the file. Without a copy the error names both places and ``--teacher path/to/file.pkl``.
 """
 
 from __future__ import annotations
@@ -114,7 +119,8 @@ BUILTIN_ENTRIES = (
         filename="stylegan2-ffhq-256x256.pkl",
         homepage="https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan2/versions/1/files/"
         "stylegan2-ffhq-256x256.pkl",
-        notes="NVIDIA pickle: never loaded from the Hub; download it and pass the local path. "
+        notes="NVIDIA pickle: ganlift never downloads it; it loads a copy you downloaded (Hugging Face "
+        "cache or $GANLIFT_HOME/teachers/) with its restricted unpickler. "
         "The Hub mirror is a public listing; that it holds this exact file name is not verified.",
     ),
     ZooEntry(
@@ -228,6 +234,67 @@ def manual_instructions(repo_id: str, filename: str, revision: str = "main",
         f"--revision {revision} --local-dir teachers/`, then use the local copy: "
         f"`--teacher path/to/{local}` on the command line, or teacher='path/to/{local}' in Python."
     )
+
+
+def ganlift_home() -> Path:
+    """ganlift's own folder: ``$GANLIFT_HOME``, default ``~/.cache/ganlift``."""
+    return Path(os.environ.get("GANLIFT_HOME") or "~/.cache/ganlift").expanduser()
+
+
+def is_pickle_entry(entry: ZooEntry) -> bool:
+    """True for entries whose file is a pickle (ganlift never downloads those)."""
+    return entry.format == "nvidia-pkl" or bool(entry.filename and entry.filename.lower().endswith(PICKLE_SUFFIXES))
+
+
+def pickle_instructions(entry: ZooEntry, revision: str | None = None,
+                        cache_dir: str | os.PathLike | None = None) -> str:
+    """Where ganlift looks for a user-downloaded pickle and how to put it there."""
+    revision = revision or entry.revision
+    local = Path(entry.filename).name
+    command = f"hf download {entry.repo_id} {entry.filename}"
+    if revision != "main":
+        command += f" --revision {revision}"
+    if cache_dir is not None:
+        command += f" --cache-dir {cache_dir}"
+    where = entry.url + (f" or {entry.homepage}" if entry.homepage else "")
+    return (
+        f"Download it yourself, then ganlift finds it: either run `{command}` (ganlift looks in the "
+        f"Hugging Face cache without downloading), or get it from {where} and put it at "
+        f"{ganlift_home() / 'teachers' / local} ($GANLIFT_HOME/teachers/; GANLIFT_HOME defaults to "
+        "~/.cache/ganlift). "
+        f"Or pass the file directly: `--teacher path/to/{local}` on the command line, or "
+        f"teacher='path/to/{local}' in Python. A local .pkl is read with ganlift's restricted "
+        "unpickler, which runs no code from the file."
+    )
+
+
+def find_user_copy(entry: ZooEntry, *, revision: str | None = None,
+                   cache_dir: str | os.PathLike | None = None) -> tuple[Path, str | None] | None:
+    """A copy of ``entry``'s file that the user downloaded, without any network access.
+
+    Looks in the Hugging Face cache (``hf_hub_download(..., local_files_only=True)``), then in
+    ``ganlift_home() / "teachers" / <file name>``.
+
+    Returns:
+        ``(path, commit)`` (commit None outside the Hugging Face cache), or None if not found.
+    """
+    if not entry.repo_id or not entry.filename:
+        return None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, OfflineModeIsEnabled
+
+    try:
+        # local_files_only: a cache lookup only. A pickle is never downloaded by ganlift.
+        found = Path(hf_hub_download(entry.repo_id, entry.filename, revision=revision or entry.revision,
+                                     cache_dir=cache_dir, local_files_only=True))
+        if found.is_file():
+            return found, snapshot_commit(found)
+    except (EntryNotFoundError, OfflineModeIsEnabled, FileNotFoundError):
+        pass
+    home = ganlift_home() / "teachers" / Path(entry.filename).name
+    if home.is_file():
+        return home, None
+    return None
 
 
 def fetch_teacher_file(
@@ -373,12 +440,16 @@ def load_zoo_teacher(
         file, resolved commit and the sha256 of the file actually loaded.
 
     Raises:
-        ValueError: sha256 mismatch, or the entry is a pickle (never loaded from the Hub).
+        ValueError: sha256 mismatch, or the entry is a pickle that the user has not downloaded
+            (ganlift never downloads pickles; the message says where to put the file).
         FileNotFoundError: not downloadable now; the message says how to use a local copy.
     """
     entry = get_entry(name)
     if entry.format == "builtin":
         return TEACHERS.get(name)(**options)
+    if is_pickle_entry(entry):
+        return _load_user_pickle(entry, sha256=sha256 or entry.sha256, revision=revision,
+                                 cache_dir=cache_dir, **options)
     path, actual, commit = fetch_teacher_file(
         entry.repo_id, entry.filename, revision=revision or entry.revision,
         sha256=sha256 or entry.sha256, cache_dir=cache_dir, token=token,
@@ -390,6 +461,39 @@ def load_zoo_teacher(
     teacher.recommended_recipe = entry.recipe
     reference = {
         "name": name, "repo_id": entry.repo_id, "filename": entry.filename,
+        "revision": commit or revision or entry.revision, "sha256": actual, "format": entry.format,
+        **merged,
+    }
+    return set_reference(teacher, reference)
+
+
+def _load_user_pickle(entry: ZooEntry, *, sha256: str | None, revision: str | None,
+                      cache_dir: str | os.PathLike | None, **options: Any):
+    """Load a pickle entry from a copy the user downloaded (see :func:`find_user_copy`)."""
+    label = f"teacher {entry.name!r}"
+    found = find_user_copy(entry, revision=revision, cache_dir=cache_dir)
+    if found is None:
+        raise ValueError(
+            f"{label} is a pickle ({entry.filename}) and no downloaded copy was found; ganlift never "
+            "downloads a pickle itself and never loads pickles fetched from the Hub by itself. "
+            + pickle_instructions(entry, revision, cache_dir)
+        )
+    path, commit = found
+    actual = sha256_file(path)
+    if sha256 is not None and actual.lower() != sha256.lower():
+        raise ValueError(
+            f"sha256 mismatch for {label} ({path}): expected {sha256}, got {actual}. The file is not "
+            f"the expected one (corrupt or a different file), so ganlift refuses it. Remove it and "
+            f"download it again, or, if you trust this file, pass it as a local path: --teacher {path} "
+            f"(Python: teacher='{path}')."
+        )
+    from ganlift.teachers.nvidia import load_nvidia_pickle
+
+    merged = {**dict(entry.options), **options}
+    teacher = load_nvidia_pickle(path, **merged).freeze()
+    teacher.recommended_recipe = entry.recipe
+    reference = {
+        "name": entry.name, "repo_id": entry.repo_id, "filename": entry.filename,
         "revision": commit or revision or entry.revision, "sha256": actual, "format": entry.format,
         **merged,
     }
@@ -430,6 +534,8 @@ __all__ = [
     "load_zoo_teacher",
     "fetch_teacher_file",
     "cached_path",
+    "find_user_copy",
+    "ganlift_home",
     "sha256_file",
     "manual_instructions",
 ]

@@ -24,7 +24,7 @@ def rows(cache_dir=None) -> list[dict]:
     """One dict per registered teacher: name, kind, resolution, format, recipe, source, local."""
     import ganlift  # noqa: F401  (registers the built-in teachers)
     from ganlift.teachers import TEACHERS
-    from ganlift.zoo import ZOO, cached_path
+    from ganlift.zoo import ZOO, cached_path, find_user_copy, is_pickle_entry
 
     out = []
     for name in TEACHERS.names():
@@ -35,14 +35,18 @@ def rows(cache_dir=None) -> list[dict]:
             row.update(kind="zoo" if entry.repo_id else "builtin", resolution=entry.resolution,
                        format=entry.format, recipe=entry.recipe, license=entry.license,
                        source=f"{entry.repo_id}/{entry.filename}@{entry.revision}" if entry.repo_id else None)
-            if entry.repo_id:
+            if entry.repo_id and is_pickle_entry(entry):
+                # ganlift never downloads pickles: only a copy the user fetched counts.
+                copy = find_user_copy(entry, cache_dir=cache_dir)
+                row["local"] = (f"cached (user download): {copy[0]}" if copy is not None else
+                                "manual download (pickle; `hf download REPO FILE`, $GANLIFT_HOME/teachers/ "
+                                "or --teacher path/to/file)")
+            elif entry.repo_id:
                 found = cached_path(entry, cache_dir=cache_dir)
                 if found is not None:
                     row["local"] = str(found)
-                elif entry.downloadable:
-                    row["local"] = "not cached (downloaded on first use)"
                 else:
-                    row["local"] = "manual download (pickle; pass --teacher path/to/file)"
+                    row["local"] = "not cached (downloaded on first use)"
         out.append(row)
     return out
 

@@ -3,18 +3,18 @@
 Each term reads a :class:`~ganlift.losses.base.LossContext` and returns a scalar; gradient
 routing (what is detached) is part of the term, as the paper prescribes:
 
-========================  ==========================================================  ==========================
-term                      value                                                       trains
-========================  ==========================================================  ==========================
-``reconstruction``        d(R(A,S,T,V,L), G(w))                                       everything but the teacher
-``flip``                  d(R(flip A, flip S, flip T, V, L), G(w))                    everything
-``perturb_a``             d(R(A,S,T,D_V(sg w'),D_L(sg w')), sg[G(w')])                A, S, T, D_V, D_L
-``perturb_b``             d(G(w'), sg[R(A,S,T,V',L')]), w' = M(w, L', V')             M only
-``cycle``                 MSE(D_V(w'), V') on rotations + MSE(D_L(w'), L'), unit-space  M (decoders frozen)
-``prior``                 prior penalty of w' (Gaussian: |w'-mu|^2 / (2 sigma^2))      M
-``identity``              |f(G(w0)) - f(R(A,S,T,V',L'))|^2, only |yaw'| < range        A, S, T, M
-``albedo_rank``           nuclear norm of the masked high-pass grey albedos (B x HW)  M (through A), S
-========================  ==========================================================  ==========================
+==================  ========================================================  ============================
+term                value                                                     trains
+==================  ========================================================  ============================
+``reconstruction``  d(R(A,S,T,V,L), G(w))                                     everything but the teacher
+``flip``            d(R(flip A, flip S, flip T, V, L), G(w))                  everything
+``perturb_a``       d(R(A,S,T,D_V(sg w'),D_L(sg w')), sg[G(w')])              A, S, T (M via w0), D_V, D_L
+``perturb_b``       d(G(w'), sg[R(A,S,T,V',L')]), w' = M(w, L', V')           M only
+``cycle``           unit-space MSE: D_V(w') vs V' (rotations), D_L(w') vs L'  M (decoders frozen)
+``prior``           prior penalty of w' (Gaussian: |w'-mu|^2 / (2 sigma^2))   M
+``identity``        |f(G(w0)) - f(R(A,S,T,V',L'))|^2, only |yaw'| < range     A, S, T, M
+``albedo_rank``     nuclear norm of masked high-pass grey albedos (B x HW)    M (through A), S
+==================  ========================================================  ============================
 
 ``sg`` is stop-gradient. ``d`` is the shared :class:`~ganlift.losses.distance.ImageDistance`.
 """
