@@ -27,7 +27,6 @@ from the file. Without a copy the error names both places and ``--teacher path/t
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,11 +208,9 @@ def sha256_file(path: str | os.PathLike) -> str:
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key not in _HASHES:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        _HASHES[key] = digest.hexdigest()
+        from ganlift.teachers.files import sha256_file as hash_file
+
+        _HASHES[key] = hash_file(path)
     return _HASHES[key]
 
 
