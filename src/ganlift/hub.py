@@ -37,6 +37,7 @@ from typing import Any, Mapping
 import torch
 
 from ganlift.utils.io import atomic_path, write_json, write_text
+from ganlift.utils.state import few, state_problems
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -130,21 +131,7 @@ def load_weights(module: torch.nn.Module, state: Mapping[str, torch.Tensor], sou
         ValueError: missing or unexpected keys, shape mismatches or non-finite values; the
             message names them.
     """
-    expected = lifter_state(module)
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in sorted(set(state) & set(expected))
-        if tuple(state[k].shape) != tuple(expected[k].shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing keys {_few(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys {_few(unexpected)}")
-    if wrong:
-        problems.append(f"shape mismatches {_few(wrong)}")
+    problems = state_problems(lifter_state(module), state)
     if problems:
         raise ValueError(
             f"the weights in {source} do not fit this lifter's architecture: {'; '.join(problems)}. "
@@ -152,16 +139,13 @@ def load_weights(module: torch.nn.Module, state: Mapping[str, torch.Tensor], sou
         )
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise ValueError(f"the weights in {source} hold NaN or Inf in {_few(bad)}")
+        raise ValueError(f"the weights in {source} hold NaN or Inf in {few(bad)}")
     result = module.load_state_dict(dict(state), strict=False)
     leftover = [k for k in result.missing_keys if not k.startswith(_TEACHER_PREFIX)]
     if leftover or result.unexpected_keys:  # cannot happen after the checks above
-        raise ValueError(f"loading {source} left keys unset: {_few(leftover + result.unexpected_keys)}")
+        raise ValueError(f"loading {source} left keys unset: {few(leftover + result.unexpected_keys)}")
 
 
-def _few(items: list[str], n: int = 8) -> str:
-    shown = ", ".join(items[:n])
-    return f"[{shown}{', ...' if len(items) > n else ''}] ({len(items)})"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from ganlift.utils.state import state_problems
+
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Load a state dict from ``.safetensors`` or a torch file (``weights_only=True``).
@@ -53,20 +55,7 @@ def hub_file(repo: str, filename: str = "model.safetensors") -> str:
 
 def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
     """``load_state_dict(strict=True)`` with an error that names the mismatching keys."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
-        def show(keys: list[str]) -> str:
-            return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
-
-        parts = []
-        if missing:
-            parts.append(f"missing keys: {show(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {show(unexpected)}")
-        if wrong:
-            parts.append(f"shape mismatch: {show(wrong)}")
-        raise ValueError(f"{what}: the weights do not fit the network; " + "; ".join(parts))
+    problems = state_problems(module.state_dict(), state)
+    if problems:
+        raise ValueError(f"{what}: the weights do not fit the network; " + "; ".join(problems))
     module.load_state_dict(state, strict=True)
