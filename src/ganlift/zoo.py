@@ -7,9 +7,9 @@ recommended recipe, license). Downloadable entries are registered in
 ``hf_hub_download`` (library name ``"ganlift"``) into the Hugging Face cache, verifies its
 sha256 and loads it with :func:`ganlift.teachers.files.load_teacher_file`.
 
-Honest status of the data: the repo ids and file names come from public listings
-(``shared/notes/checkpoint-formats.md``); this project's machines cannot reach the Hub, so the
-files were never downloaded here and their sha256 is not pinned (``sha256=None``). An entry
+Honest status of the data: the repo ids and file names come from public listings; the
+machines ganlift was built on cannot reach the Hub, so the files were never downloaded there
+and their sha256 is not pinned (``sha256=None``). An entry
 without a pinned hash is loaded unverified and the hash actually seen is recorded in the
 teacher's ``reference()``, so every lifter trained on it pins it, and loading that lifter
 later refuses a different file. Pin a hash yourself with ``load_teacher(name, sha256=...)``.
@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ganlift.teachers import TEACHERS
+from ganlift.teachers.reference import TeacherMismatchError
+from ganlift.utils.io import sha256_file
 
 # Formats a zoo entry may have. "builtin": generated in code (nothing to download).
 FORMATS = ("rosinality", "ganlift", "nvidia-pkl", "builtin")
@@ -177,7 +179,7 @@ def _factory(name: str):
         return load_zoo_teacher(name, **options)
 
     load.__name__ = f"load_{name.replace('-', '_')}"
-    load.recommended_recipe = ZOO[name].recipe  # read by ganlift.train.recommended_recipe
+    load.recommended_recipe = ZOO[name].recipe  # read by ganlift.recipe.recommended_recipe
     load.__doc__ = f"Download (once), verify and load the zoo teacher {name!r}."
     return load
 
@@ -196,22 +198,8 @@ def entries() -> list[ZooEntry]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Hashing and downloading
+# Downloading (sha256_file, imported above from ganlift.utils.io, stays importable from here)
 # ---------------------------------------------------------------------------------------------
-
-_HASHES: dict[tuple, str] = {}
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """sha256 hex digest of a file (remembered per path, size and mtime: teachers are big)."""
-    path = Path(path).resolve()
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _HASHES:
-        from ganlift.teachers.files import sha256_file as hash_file
-
-        _HASHES[key] = hash_file(path)
-    return _HASHES[key]
 
 
 def _is_hex(text: str) -> bool:
@@ -325,9 +313,11 @@ def fetch_teacher_file(
         ``(path, sha256, commit)``: the cached file, its sha256 and the commit it came from.
 
     Raises:
-        ValueError: a pickle was asked for, or the file's sha256 differs from ``sha256``.
-        FileNotFoundError: the file could not be downloaded (offline, missing repo/revision/file);
+        TeacherMismatchError: the file's sha256 differs from ``sha256`` (a ``ValueError``).
+        ValueError: a pickle was asked for, or the revision does not exist.
+        FileNotFoundError: the file could not be downloaded (offline, missing repo or file);
             the message says which file to get and how to pass a local copy.
+        RuntimeError: the Hub refused the download (see :func:`ganlift.hub.hub_errors`).
     """
     label = label or f"teacher file {repo_id}/{filename}"
     revision = revision or "main"
@@ -339,45 +329,20 @@ def fetch_teacher_file(
             "from the file."
         )
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
 
     from ganlift import __version__
+    from ganlift.hub import hub_errors
 
-    try:
+    with hub_errors(label, repo_id=repo_id, revision=revision, filename=filename, how=how):
         path = hf_hub_download(
             repo_id, filename, revision=revision, cache_dir=cache_dir, token=token,
             local_files_only=local_files_only, force_download=force_download,
             library_name="ganlift", library_version=__version__,
         )
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
-        raise FileNotFoundError(
-            f"{label} is not in the local Hugging Face cache and cannot be downloaded now "
-            f"(offline: HF_HUB_OFFLINE=1 or no connection to the Hub). {how} ({type(err).__name__})"
-        ) from None
-    except RepositoryNotFoundError:
-        raise FileNotFoundError(
-            f"{label}: repository {repo_id!r} does not exist on the Hub or is private (pass token=...). {how}"
-        ) from None
-    except RevisionNotFoundError:
-        raise FileNotFoundError(f"{label}: revision {revision!r} does not exist in {repo_id!r}. {how}") from None
-    except EntryNotFoundError:
-        raise FileNotFoundError(f"{label}: {repo_id!r} has no file {filename!r} at revision {revision!r}. {how}") from None
-    except HfHubHTTPError as err:
-        raise RuntimeError(f"{label}: the Hub refused the download ({err}). {how}") from None
-    except OSError as err:  # connection errors that the client re-raises as OSError subclasses
-        raise FileNotFoundError(f"{label} could not be downloaded ({type(err).__name__}: {err}). {how}") from None
-
     path = Path(path)
     actual = sha256_file(path)
     if sha256 is not None and actual.lower() != sha256.lower():
-        raise ValueError(
+        raise TeacherMismatchError(
             f"sha256 mismatch for {label} ({repo_id}/{filename} at {revision}): expected {sha256}, "
             f"got {actual}. The file on the Hub changed or the download is corrupt, so ganlift refuses "
             f"it. Remove the cached copy ({path}) to download it again, pin the revision that has the "
@@ -437,8 +402,9 @@ def load_zoo_teacher(
         file, resolved commit and the sha256 of the file actually loaded.
 
     Raises:
-        ValueError: sha256 mismatch, or the entry is a pickle that the user has not downloaded
-            (ganlift never downloads pickles; the message says where to put the file).
+        TeacherMismatchError: the file's sha256 differs (a ``ValueError``).
+        ValueError: the entry is a pickle that the user has not downloaded (ganlift never
+            downloads pickles; the message says where to put the file), or no such revision.
         FileNotFoundError: not downloadable now; the message says how to use a local copy.
     """
     entry = get_entry(name)
@@ -454,14 +420,16 @@ def load_zoo_teacher(
         label=f"teacher {name!r}", homepage=entry.homepage,
     )
     merged = {**dict(entry.options), **options}
-    teacher = load_file(path, **merged)
+    return _as_zoo_teacher(load_file(path, **merged), entry, actual, commit or revision, merged)
+
+
+def _as_zoo_teacher(teacher, entry: ZooEntry, sha256: str, revision: str | None, options: Mapping[str, Any]):
+    """Name a loaded teacher after its entry and record where it came from (its reference)."""
     teacher.recommended_recipe = entry.recipe
-    reference = {
-        "name": name, "repo_id": entry.repo_id, "filename": entry.filename,
-        "revision": commit or revision or entry.revision, "sha256": actual, "format": entry.format,
-        **merged,
-    }
-    return set_reference(teacher, reference)
+    return set_reference(teacher, {
+        "name": entry.name, "repo_id": entry.repo_id, "filename": entry.filename,
+        "revision": revision or entry.revision, "sha256": sha256, "format": entry.format, **options,
+    })
 
 
 def _load_user_pickle(entry: ZooEntry, *, sha256: str | None, revision: str | None,
@@ -478,7 +446,7 @@ def _load_user_pickle(entry: ZooEntry, *, sha256: str | None, revision: str | No
     path, commit = found
     actual = sha256_file(path)
     if sha256 is not None and actual.lower() != sha256.lower():
-        raise ValueError(
+        raise TeacherMismatchError(
             f"sha256 mismatch for {label} ({path}): expected {sha256}, got {actual}. The file is not "
             f"the expected one (corrupt or a different file), so ganlift refuses it. Remove it and "
             f"download it again, or, if you trust this file, pass it as a local path: --teacher {path} "
@@ -487,22 +455,13 @@ def _load_user_pickle(entry: ZooEntry, *, sha256: str | None, revision: str | No
     from ganlift.teachers.nvidia import load_nvidia_pickle
 
     merged = {**dict(entry.options), **options}
-    teacher = load_nvidia_pickle(path, **merged).freeze()
-    teacher.recommended_recipe = entry.recipe
-    reference = {
-        "name": entry.name, "repo_id": entry.repo_id, "filename": entry.filename,
-        "revision": commit or revision or entry.revision, "sha256": actual, "format": entry.format,
-        **merged,
-    }
-    return set_reference(teacher, reference)
+    return _as_zoo_teacher(load_nvidia_pickle(path, **merged).freeze(), entry, actual, commit or revision, merged)
 
 
 def load_file(path: str | os.PathLike, **options: Any):
     """Load a teacher checkpoint with ``ganlift.teachers.files.load_teacher_file`` (frozen)."""
-    try:
-        from ganlift.teachers.files import load_teacher_file
-    except ModuleNotFoundError as err:  # only while the checkpoint loaders are not installed
-        raise RuntimeError(f"cannot read teacher checkpoints: {err}") from err
+    from ganlift.teachers.files import load_teacher_file
+
     return load_teacher_file(path, **options).freeze()
 
 
@@ -533,6 +492,5 @@ __all__ = [
     "cached_path",
     "find_user_copy",
     "ganlift_home",
-    "sha256_file",
     "manual_instructions",
 ]

@@ -499,12 +499,8 @@ def _probe_feature_channels(teacher: Any) -> int:
 
 
 def load_reference(reference: Mapping[str, Any]):
-    """Load the teacher described by ``teacher.reference()``: a file path or a registered name."""
-    from ganlift.teachers.loading import load_teacher
+    """Load and check the teacher described by ``teacher.reference()`` (a zoo entry, a Hub
+    file, a local path or a registered name): :func:`ganlift.teachers.reference.resolve_teacher`."""
+    from ganlift.teachers.reference import resolve_teacher
 
-    ref = dict(reference)
-    if ref.get("path"):
-        return load_teacher(ref["path"])
-    name = ref.pop("name")
-    ref.pop("sha256", None)
-    return load_teacher(name, **ref)
+    return resolve_teacher(reference)

@@ -15,7 +15,6 @@ A file that is not what its name says gets an error describing what it looks lik
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import pickle
@@ -29,7 +28,7 @@ import torch
 
 from ganlift.teachers.base import Teacher
 from ganlift.teachers.stylegan2 import StyleGAN2Teacher, describe_state
-from ganlift.utils.io import atomic_path, write_json
+from ganlift.utils.io import atomic_path, sha256_file, write_json
 
 __all__ = ["load_teacher_file", "save_teacher", "sha256_file", "TEACHER_FORMAT"]
 
@@ -42,15 +41,6 @@ _ROSINALITY_OPTIONS = {"name", "w_mean_samples", "seed", "conv_clamp"}
 _IGNORED_FOR_SAVED = {"w_mean_samples", "seed"}
 # Harmless non-tensor objects found in real rosinality training checkpoints ("args").
 _SAFE_GLOBALS = [argparse.Namespace]
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_teacher_file(path: str | os.PathLike, **options: Any) -> Teacher:
@@ -85,15 +75,8 @@ def load_teacher_file(path: str | os.PathLike, **options: Any) -> Teacher:
                 f"{path} is named .pkl but is a torch.save zip archive (a rosinality .pt "
                 "checkpoint?), not an NVIDIA pickle; rename it to .pt"
             )
-        try:
-            from ganlift.teachers.nvidia import load_nvidia_pickle
-        except ModuleNotFoundError as err:
-            if err.name == "ganlift.teachers.nvidia":
-                raise RuntimeError(
-                    "reading NVIDIA .pkl teachers needs ganlift.teachers.nvidia, which is not "
-                    "available in this installation"
-                ) from None
-            raise
+        from ganlift.teachers.nvidia import load_nvidia_pickle
+
         return load_nvidia_pickle(path, **options)
     if suffix == ".safetensors":
         return _load_safetensors(path, options)

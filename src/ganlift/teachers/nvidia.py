@@ -622,8 +622,8 @@ def load_nvidia_pickle(
             unknown option.
         KeyError: ``network`` missing, or unexpected/missing weights.
     """
-    from ganlift.teachers.files import sha256_file
     from ganlift.teachers.stylegan2 import StyleGAN2Teacher  # lazy: heavy module
+    from ganlift.utils.io import sha256_file
 
     unknown = sorted(set(options) - _OPTIONS)
     if unknown:

@@ -1,8 +1,12 @@
-"""Sample grids written during training: one row per code, one column per kind of picture.
+"""Pictures of a lifter next to its teacher: training sample grids and the model card's sample.
 
-Columns: teacher image G(w), neutral image G(w0), the lifter's render, albedo, canonical depth
-(near = bright), normals, and a grey shaded render of the predicted shape (geometry alone,
-fixed light). Columns the lifter cannot provide are left out.
+:func:`preview_columns` (training grids, ``samples/step_XXXXXX.png``): one row per code, one
+column per kind of picture: teacher image G(w), neutral image G(w0), the lifter's render,
+albedo, canonical depth (near = bright), normals, and a grey shaded render of the predicted
+shape (geometry alone, fixed light). Columns the lifter cannot provide are left out.
+
+:func:`card_sample` (``sample.png`` of a saved lifter): the teacher's images above the
+lifter's renders of the same codes.
 """
 
 from __future__ import annotations
@@ -43,6 +47,47 @@ def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
+def _teacher_and_render(lifter: torch.nn.Module, teacher: torch.nn.Module, w: torch.Tensor):
+    """``(out, teacher images, render)``: images in [0, 1] at the render's size S.
+
+    Returns:
+        The lifter's output, (B, 3, S, S) teacher images and (B, 3, S, S) renders.
+    """
+    out = lifter(w)
+    render = _get(out, "image")
+    size = render.shape[-1]
+    return out, _fit((teacher.synthesis(w) + 1) / 2, size), _fit((render + 1) / 2, size)
+
+
+@torch.no_grad()
+def card_sample(lifter: torch.nn.Module, n: int = 8, seed: int = 0) -> torch.Tensor | None:
+    """The model card's sample: teacher images above the lifter's renders of the same codes.
+
+    Codes come from ``lifter.sample_w`` (the recipe's truncation) or, for a lifter without
+    one, ``lifter.teacher.sample_w``.
+
+    Args:
+        lifter: a module with ``teacher`` and ``forward(w)`` (``image`` in [-1, 1]).
+        n: codes (images per row).
+        seed: seed of the codes.
+
+    Returns:
+        (2n, 3, S, S) in [0, 1], or None when the lifter has no teacher that samples codes.
+    """
+    teacher = getattr(lifter, "teacher", None)
+    if teacher is None or not hasattr(teacher, "sample_w"):
+        return None
+    device = next((p.device for p in lifter.parameters()), torch.device("cpu"))
+    was_training = lifter.training
+    lifter.eval()
+    try:
+        w = (getattr(lifter, "sample_w", None) or teacher.sample_w)(n, seed=seed).to(device)
+        _, target, render = _teacher_and_render(lifter, teacher, w)
+    finally:
+        lifter.train(was_training)
+    return torch.cat([target, render]).clamp(0, 1).cpu()
+
+
 @torch.no_grad()
 def preview_columns(lifter: torch.nn.Module, teacher: torch.nn.Module,
                     w: torch.Tensor) -> torch.Tensor:
@@ -60,14 +105,13 @@ def preview_columns(lifter: torch.nn.Module, teacher: torch.nn.Module,
     was_training = lifter.training
     lifter.eval()
     try:
-        out = lifter(w)
-        render = _get(out, "image")
+        out, target, render = _teacher_and_render(lifter, teacher, w)
         size = render.shape[-1]
-        cols = [_fit((teacher.synthesis(w) + 1) / 2, size)]
+        cols = [target]
         texture = _get(out, "texture")  # G(w0): the neutral image the albedo comes from
         if texture is not None:
             cols.append(_fit(texture, size))
-        cols.append(_fit((render + 1) / 2, size))
+        cols.append(render)
         albedo = _get(out, "albedo")
         if albedo is not None:
             cols.append(_fit(albedo, size))

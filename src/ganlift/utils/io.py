@@ -1,7 +1,9 @@
-"""Atomic file writes: a crash or Ctrl-C never leaves a half-written file behind."""
+"""File helpers: atomic writes (a crash or Ctrl-C never leaves a half-written file behind)
+and a remembered sha256 of big files."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -44,3 +46,24 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write JSON (indented, sorted keys) atomically."""
     write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+_HASHES: dict[tuple, str] = {}
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks.
+
+    Remembered per resolved path, size and modification time: teacher checkpoints are big
+    and are hashed on every load and save.
+    """
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    key = (str(resolved), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with open(resolved, "rb") as fh:
+            while block := fh.read(chunk):
+                digest.update(block)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
