@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pickle
 import pkgutil
 import sys
+import warnings
+from contextlib import contextmanager
+from typing import Iterator
 
 from ganlift import __version__, commands
 
@@ -46,14 +50,50 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"ganlift {args.command}: error: {msg}", file=sys.stderr)
+        with _one_line_warnings(args.command):
+            return int(args._run(args) or 0)
+    except KeyboardInterrupt as err:
+        signum = getattr(err, "signum", None)  # SIGTERM arrives as training.signals.Terminated
+        print("terminated" if signum else "interrupted", file=sys.stderr)
+        return 128 + signum if signum else 130
+    except USER_ERRORS as err:
+        if isinstance(err, ImportError) and "pip install" not in str(err):
+            raise  # a broken installation, not a user error: keep the traceback
+        print(f"ganlift {args.command}: error: {user_message(err)}", file=sys.stderr)
         return 1
+
+
+# What a user's input can cause: bad arguments, files and values. Anything else is a bug and
+# keeps its traceback.
+USER_ERRORS = (KeyError, ValueError, OSError, RuntimeError, pickle.UnpicklingError, ImportError)
+
+
+def user_message(err: BaseException) -> str:
+    """One line for a user error: the message, the file for OSErrors, no torch advice."""
+    if isinstance(err, KeyError):
+        key = err.args[0] if err.args else ""
+        text = str(key)
+        if text and " " not in text:  # a bare key: say what it is
+            text = f"missing key {text!r} (a required entry is absent from the file or option)"
+    elif isinstance(err, OSError) and err.strerror:
+        text = err.strerror
+        if err.filename is not None and str(err.filename) not in text:
+            text = f"{err.filename}: {text}"
+    else:
+        text = str(err) or type(err).__name__
+    return " ".join(text.split())
+
+
+@contextmanager
+def _one_line_warnings(command: str) -> Iterator[None]:
+    """Show ``warnings.warn`` messages as ``ganlift CMD: warning: ...`` lines."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"ganlift {command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 if __name__ == "__main__":

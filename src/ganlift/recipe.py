@@ -320,6 +320,7 @@ class Recipe:
                     f"{source}: perturb.{key} must be in [0, lifter.max_rotation="
                     f"{lf.max_rotation}]"
                 )
+        _check_bounds(self, source)
 
     # ------------------------------------------------------------------ reading
     def to_dict(self) -> dict:
@@ -344,8 +345,60 @@ class Recipe:
         return Recipe.from_dict(data, source=f"recipe {self.name!r} with overrides")
 
 
+# Sizes a recipe may ask for: beyond them a lift would allocate gigabytes (a 2**30 resolution,
+# a 10001-tap blur) before doing anything useful.
+MAX_RESOLUTION = 1024
+MAX_WIDTH = 4096
+MAX_LAYERS = 32
+
+
+def _bound(source: str, key: str, value: Any, allowed: str, ok: bool) -> None:
+    if not ok:
+        raise ValueError(f"{source}: {key} must be {allowed}, got {value!r}")
+
+
+def _check_bounds(recipe: "Recipe", source: str) -> None:
+    """Range checks on sizes, rates and schedules (called by :meth:`Recipe.validate`).
+
+    Raises:
+        ValueError: naming the key, the allowed range and the value.
+    """
+    lf, tr, tc = recipe.lifter, recipe.train, recipe.teacher
+    res = lf.resolution
+    checks = [
+        ("lifter.resolution", res, f"a power of two in [8, {MAX_RESOLUTION}]", 8 <= res <= MAX_RESOLUTION),
+        ("lifter.transform_blur", lf.transform_blur,
+         f"0 or an odd kernel size <= 2 * lifter.resolution + 1 = {2 * res + 1}", lf.transform_blur <= 2 * res + 1),
+        ("lifter.mlp_width", lf.mlp_width, f"in [0, {MAX_WIDTH}] (0 = teacher w_dim)", lf.mlp_width <= MAX_WIDTH),
+        ("lifter.mlp_layers", lf.mlp_layers, f"in [1, {MAX_LAYERS}]", 1 <= lf.mlp_layers <= MAX_LAYERS),
+        ("lifter.decoder_width", lf.decoder_width, f"in [1, {MAX_WIDTH}]", 1 <= lf.decoder_width <= MAX_WIDTH),
+        ("lifter.decoder_min_width", lf.decoder_min_width,
+         f"in [1, lifter.decoder_width={lf.decoder_width}]", 1 <= lf.decoder_min_width <= lf.decoder_width),
+        ("lifter.depth_prior_width", lf.depth_prior_width, "> 0 (a fraction of the image)", lf.depth_prior_width > 0),
+        ("lifter.max_rotation", lf.max_rotation, "in [0, 90] degrees", 0 <= lf.max_rotation <= 90),
+        ("lifter.max_translation", lf.max_translation, "in [0, 0.5] scene units", 0 <= lf.max_translation <= 0.5),
+        ("lifter.max_translation_z", lf.max_translation_z, "in [0, 0.5] scene units",
+         0 <= lf.max_translation_z <= 0.5),
+        ("lifter.light_direction", lf.light_direction, "in (0, 10] (the +- range of dx, dy)",
+         0 < lf.light_direction <= 10),
+        ("render.fov", recipe.render.fov, "in [1, 120] degrees", 1 <= recipe.render.fov <= 120),
+        ("teacher.prior_samples", tc.prior_samples, "an integer >= 2", tc.prior_samples >= 2),
+        ("train.lr", tr.lr, "in (0, 1]", 0 < tr.lr <= 1),
+        ("train.betas", tr.betas, "two numbers in [0, 1)", len(tr.betas) == 2 and all(0 <= b < 1 for b in tr.betas)),
+        ("train.grad_clip", tr.grad_clip, ">= 0 (0 = off)", tr.grad_clip >= 0),
+        ("train.log_every", tr.log_every, "an integer >= 1", tr.log_every >= 1),
+        ("train.checkpoint_every", tr.checkpoint_every, "an integer >= 1", tr.checkpoint_every >= 1),
+        ("train.sample_every", tr.sample_every, "an integer >= 0 (0 = no sample grids)", tr.sample_every >= 0),
+        ("train.num_samples", tr.num_samples, "in [1, 64]", 1 <= tr.num_samples <= 64),
+        ("train.batch_size", tr.batch_size, "in [1, 4096]", 1 <= tr.batch_size <= 4096),
+    ]
+    for key, value, allowed, ok in checks:
+        _bound(source, key, value, allowed, ok)
+
+
 # ---------------------------------------------------------------------------- registry
 RECIPES = Registry("recipe")
+
 """Recipe name -> path of a TOML file, a dict or a :class:`Recipe`. Shipped: faces, cats, ..."""
 
 

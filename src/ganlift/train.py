@@ -20,14 +20,12 @@ the same, parameter for parameter, as an uninterrupted run.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 import time
-from contextlib import contextmanager
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 from tqdm import tqdm
@@ -46,8 +44,9 @@ from ganlift.training.checkpoint import (
     seed_everything,
 )
 from ganlift.training.log import JsonlLog, TermWindow, format_terms
+from ganlift.training.signals import defer_interrupts, terminate_as_interrupt
 from ganlift.training.previews import save_preview
-from ganlift.utils.io import write_json
+from ganlift.utils.io import is_temporary, remove_stale_temporaries, write_json
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
 _PREVIEW_STREAM = 0x5EED  # seed stream of the fixed preview codes (independent of rank streams)
@@ -101,6 +100,10 @@ class TrainSettings:
             setattr(self, name, int(value))
         if not self.lr > 0:
             raise ValueError(f"training setting lr must be positive, got {self.lr!r}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"training setting betas must be two numbers in [0, 1), got {self.betas!r}")
+        if not self.grad_clip >= 0:
+            raise ValueError(f"training setting grad_clip must be >= 0 (0 = off), got {self.grad_clip!r}")
 
 
 # Sections of a recipe searched for training settings, after its top level.
@@ -136,20 +139,8 @@ def sample_w(teacher: Teacher, n: int, generator: torch.Generator, psi: float) -
     return teacher.truncate(w, psi) if psi != 1.0 else w
 
 
-@contextmanager
-def _defer_sigint() -> Iterator[None]:
-    """Hold Ctrl-C until the block ends, so an optimiser update is never half applied."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[Any] = []
-    previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            raise KeyboardInterrupt
+# Hold Ctrl-C and SIGTERM until the block ends, so an optimiser update is never half applied.
+_defer_sigint = defer_interrupts
 
 
 def _grad_norm(params: list[torch.nn.Parameter], clip: float) -> torch.Tensor:
@@ -200,7 +191,8 @@ def train(
     """
     info = distributed.setup(device)
     try:
-        return _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progress)
+        with terminate_as_interrupt():  # SIGTERM (docker stop, preemption) checkpoints too
+            return _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progress)
     finally:
         distributed.cleanup(info)  # only if this call created the process group
 
@@ -236,7 +228,12 @@ def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progre
     if checkpoint is not None:
         step = _restore(checkpoint, lifter, optimizer, sampler, window, settings, info)
 
-    log = JsonlLog(out_dir / "log.jsonl" if writer else None, fresh=checkpoint is None)
+    if writer:  # temporaries of writes a kill interrupted (.last.pt.XXXXXXXX.tmp, ...)
+        for folder in (out_dir, out_dir / CHECKPOINT.parent, out_dir / "samples"):
+            remove_stale_temporaries(folder)
+    # On resume, records past the checkpoint's step were written before a kill: drop them.
+    log = JsonlLog(out_dir / "log.jsonl" if writer else None, fresh=checkpoint is None,
+                   resume_step=step if checkpoint is not None else None)
     preview_w = None
     if writer and settings.sample_every:
         g = torch.Generator(device=info.device)
@@ -273,6 +270,10 @@ def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progre
             except FloatingPointError as err:  # the loss set's own NaN check
                 raise RuntimeError(f"at step {step + 1}: {err}; nothing was updated. Lower the "
                                    "learning rate or check the recipe's loss weights.") from err
+            except (ValueError, RuntimeError) as err:  # e.g. the renderer's "depth contains NaN"
+                if step and not all(bool(torch.isfinite(p).all()) for p in params):
+                    raise RuntimeError(_diverged_message(step, settings, err)) from err
+                raise
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             mean_total = distributed.all_reduce_gradients(params, info, extra=total.detach())
@@ -341,7 +342,7 @@ def _restore(ckpt: Mapping[str, Any], lifter, optimizer, sampler, window, settin
     except RuntimeError as err:
         raise ValueError(
             "the checkpoint does not fit this lifter (different teacher or recipe "
-            f"architecture?): {err}. Start afresh with resume=False / --no-resume or use "
+            f"architecture?): {err}. Start afresh with --overwrite (overwrite=True) or use "
             "another output folder."
         ) from err
     optimizer.load_state_dict(ckpt["optimizer"])
@@ -356,6 +357,12 @@ def _restore(ckpt: Mapping[str, Any], lifter, optimizer, sampler, window, settin
         seed_everything(derive_seed(settings.seed, _RANK_STREAM + 1, info.rank, ckpt["step"]))
     window.load_state_dict(ckpt.get("window", {}))
     return int(ckpt["step"])
+
+
+def _diverged_message(step: int, settings: TrainSettings, err: BaseException) -> str:
+    return (f"after step {step} the lifter's weights hold NaN/Inf: the update diverged with "
+            f"train.lr={settings.lr:g} (so {str(err).splitlines()[0] if str(err) else err!r}). "
+            "Lower train.lr or set train.grad_clip.")
 
 
 def _nan_message(step: int, total, terms, grad_norm) -> str:
@@ -442,7 +449,7 @@ _RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.sample_every",
 
 def _check_same_run(run: Mapping[str, Any], teacher_ref: Mapping[str, Any],
                     recipe_dict: Mapping[str, Any], out: Path) -> None:
-    hint = f"use another output folder than {out} or start afresh with resume=False (--no-resume)"
+    hint = f"use another output folder than {out} or start afresh there with --overwrite (overwrite=True)"
     saved_teacher = dict(run.get("teacher") or {})
     now_teacher = dict(teacher_ref)
     if saved_teacher.get("sha256") and now_teacher.get("sha256"):
@@ -457,6 +464,68 @@ def _check_same_run(run: Mapping[str, Any], teacher_ref: Mapping[str, Any],
             raise ValueError(f"the checkpoint in {out} was trained with another recipe "
                              f"(differs in {', '.join(changed)}); resume without --recipe/--set "
                              f"to continue it, or {hint}")
+
+
+def _refuse_occupied(out: Path | None, resume: bool | None) -> None:
+    """Refuse to start a new run in a folder that holds anything (see ``lift(overwrite=)``).
+
+    Raises:
+        FileExistsError: ``out`` is not empty; the message lists what is there.
+        NotADirectoryError: ``out`` is a file.
+    """
+    if out is None or not out.exists():
+        return
+    if not out.is_dir():
+        raise NotADirectoryError(f"output folder --out {str(out)!r} is a file, not a folder")
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir()
+                     if not is_temporary(p.name))
+    if not entries:
+        return
+    shown = ", ".join(entries[:8]) + (f" and {len(entries) - 8} more" if len(entries) > 8 else "")
+    if resume is False and (out / CHECKPOINT).is_file():
+        why = "holds a training run (checkpoints/last.pt) that --no-resume would discard"
+    else:
+        why = f"is not empty and holds no run to resume ({CHECKPOINT.as_posix()} is missing)"
+    raise FileExistsError(
+        f"output folder {out} {why}{_describe_folder(out)}: {shown}. Lifting there would "
+        "overwrite or delete them: pass --overwrite (overwrite=True) to replace them, or choose "
+        "another --out"
+    )
+
+
+def _describe_folder(out: Path) -> str:
+    """`` (a saved lifter of teacher X)`` when ``out`` holds one, else ``""``."""
+    import json
+
+    if not (out / "model.safetensors").is_file():
+        return ""
+    try:
+        name = json.loads((out / "config.json").read_text(encoding="utf-8"))["teacher"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return " (a saved lifter)"
+    return f" (a saved lifter of teacher {name!r})"
+
+
+def _run_seed(seed: int | None, run: Mapping[str, Any], out: Path | None) -> int:
+    """The seed of a resumed run; warns when ``seed`` asked for another one."""
+    saved = int(run.get("seed", 0 if seed is None else seed))
+    if seed is not None and int(seed) != saved:
+        warnings.warn(f"seed={seed} (--seed) is ignored: the run resumed from {out} was started "
+                      f"with seed {saved}; pass --overwrite to start afresh with seed {seed}",
+                      stacklevel=3)
+    return saved
+
+
+def _clear_previous_run(out: Path) -> None:
+    """Delete what a previous run left that the new one would not replace or would misread:
+    its metrics, its checkpoint (a kill before the first new one would resume it) and its
+    sample grids."""
+    (out / "metrics.json").unlink(missing_ok=True)
+    (out / CHECKPOINT).unlink(missing_ok=True)
+    samples = out / "samples"
+    if samples.is_dir():
+        for grid in samples.glob("step_*.png"):
+            grid.unlink(missing_ok=True)
 
 
 def save_lifter(lifter: torch.nn.Module, out: str | os.PathLike) -> None:
@@ -485,10 +554,11 @@ def lift(
     steps: int | None = None,
     out: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     overrides: Mapping[str, Any] | list[str] | None = None,
     *,
     resume: bool | None = None,
+    overwrite: bool = False,
     progress: bool = True,
     evaluate: bool = True,
     eval_samples: int = 256,
@@ -509,11 +579,15 @@ def lift(
         out: output folder (a saved lifter plus ``log.jsonl``, ``samples/``, ``checkpoints/``,
             ``metrics.json``); None keeps everything in memory.
         device: "cpu", "cuda" or "cuda:N"; None = CUDA when available.
-        seed: seeds initialisation, code sampling and perturbations (a resumed run keeps
-            the seed it started with).
+        seed: seeds initialisation, code sampling and perturbations; None = 0. A resumed
+            run keeps the seed it started with (another one is ignored, with a warning).
         overrides: recipe changes, ``{"key": value}`` or ``["key=value", ...]``.
         resume: None resumes when ``out/checkpoints/last.pt`` exists; True requires it; False
-            starts afresh.
+            never resumes.
+        overwrite: start afresh in a non-empty ``out``, replacing what is there. Without it,
+            ``out`` must be empty, missing, or a resumable run of the same set-up: a folder
+            holding anything else (a saved or pulled lifter, a run of another teacher, your
+            own files) is refused before anything is written.
         progress: show a progress bar with the loss terms.
         evaluate: for teachers with ground truth, run ``ganlift.eval.evaluate`` at the end,
             print the table and write ``metrics.json``.
@@ -527,15 +601,20 @@ def lift(
     Under ``torchrun`` every rank trains on its own codes and rank 0 writes ``out``.
     """
     from ganlift.lifter import Lifter
-    from ganlift.teachers.loading import load_teacher
+    from ganlift.teachers.loading import check_teacher_output, load_teacher
 
     info = distributed.setup(device)
     try:
         out_dir = Path(out) if out is not None else None
-        path = _checkpoint_to_resume(out_dir, resume)
+        if overwrite and resume:
+            raise ValueError("resume=True (--resume) and overwrite=True (--overwrite) contradict "
+                             "each other: --overwrite starts afresh")
+        path = None if overwrite else _checkpoint_to_resume(out_dir, resume)
+        if path is None and not overwrite:
+            _refuse_occupied(out_dir, resume)
         ckpt = load_checkpoint(path) if path is not None else None
         run_saved = dict(ckpt.get("run") or {}) if ckpt is not None else {}
-        seed = int(run_saved.get("seed", seed))  # a resumed run keeps its seed
+        seed = _run_seed(seed, run_saved, out_dir) if ckpt is not None else int(seed or 0)
         overrides = parse_overrides(overrides)
         resumed_recipe = ckpt is not None and recipe is None and not overrides
         if resumed_recipe and run_saved.get("recipe_dict"):
@@ -550,6 +629,13 @@ def lift(
         if ckpt is not None:
             _check_same_run(run_saved, teacher_obj.reference(), recipe_dict, out_dir)
         settings = settings_from_recipe(recipe_obj, steps=steps, seed=seed)
+        if ckpt is not None and settings.steps < int(ckpt["step"]):
+            warnings.warn(
+                f"steps={settings.steps} is below the step {ckpt['step']} of the checkpoint in "
+                f"{out_dir}: nothing is trained and the step-{ckpt['step']} lifter is kept; pass "
+                "a larger --steps to continue, or --overwrite to start afresh", stacklevel=2)
+        check_teacher_output(teacher_obj, psi=float(recipe_obj.teacher.truncation),
+                             name=str(teacher) if isinstance(teacher, (str, os.PathLike)) else None)
         run = {
             "teacher": teacher_obj.reference(),
             "recipe": (run_saved.get("recipe") if resumed_recipe else
@@ -560,11 +646,11 @@ def lift(
         }
 
         if ckpt is None and out_dir is not None and info.is_main:
-            (out_dir / "metrics.json").unlink(missing_ok=True)  # a previous run's, now stale
+            _clear_previous_run(out_dir)  # with overwrite=True: files that would go stale
         seed_everything(seed)  # the same initial weights on every rank and every resume
         lifter = Lifter(teacher_obj, recipe_obj)
         train(lifter, teacher_obj, settings, out=out_dir, device=info.device, checkpoint=ckpt,
-              run=run, progress=progress)
+              resume=None if ckpt is not None else False, run=run, progress=progress)
         lifter.eval()
         if info.is_main:
             if out_dir is not None:

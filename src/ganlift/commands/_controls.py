@@ -67,7 +67,9 @@ def load_lifter(args: argparse.Namespace):
     import torch
 
     import ganlift
+    from ganlift.utils.config import check_lifter_folder
 
+    check_lifter_folder(args.lifter)  # a local config.json: missing keys, bad types, sizes
     options: dict[str, Any] = {}
     if args.revision is not None:
         options["revision"] = args.revision

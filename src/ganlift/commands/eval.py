@@ -13,6 +13,7 @@ the baselines' metrics under ``"baselines"`` (without a lifter: only ``"baseline
 from __future__ import annotations
 
 import argparse
+import math
 
 import torch
 
@@ -46,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ganlift.eval import BASELINES, evaluate, format_metrics
     from ganlift.teachers.loading import load_teacher
-    from ganlift.utils.io import write_json
+    from ganlift.utils.config import check_lifter_folder
+    from ganlift.utils.io import check_writable, write_json
 
     if not args.lifter and not args.baseline:
         raise ValueError("pass --lifter DIR (a saved lifter) and/or --baseline truth|flat")
@@ -55,6 +57,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown --baseline {unknown[0]!r}; choose from {sorted(BASELINES)}")
     if args.n < 2:
         raise ValueError(f"--n must be at least 2, got {args.n}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if not (math.isfinite(args.psi) and 0 < args.psi <= 1.5):
+        raise ValueError(f"--psi (truncation) must be a number in (0, 1.5], got {args.psi}")
+    if args.out:
+        check_writable(args.out, "--out")  # before minutes of evaluation, not after
+    if args.lifter:
+        check_lifter_folder(args.lifter)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     options = {"n": args.n, "seed": args.seed, "batch_size": args.batch_size, "psi": args.psi}
 

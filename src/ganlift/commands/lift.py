@@ -24,13 +24,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder (default: runs/<teacher name>)")
     parser.add_argument("--device", default=None, metavar="cpu|cuda",
                         help="cpu, cuda or cuda:N (default: cuda when available)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for everything (default 0)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed for everything (default 0; a resumed run keeps its own)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a recipe key (repeatable), "
                         "e.g. --set train.lr=5e-5 --set losses.flip=0")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
-                        help="--resume requires a checkpoint in OUT, --no-resume starts afresh "
+                        help="--resume requires a checkpoint in OUT, --no-resume never resumes "
                              "(default: resume when one exists)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh in a non-empty OUT, replacing what is there (without "
+                             "it, OUT must be empty or a resumable run of the same set-up)")
     parser.add_argument("--no-eval", dest="evaluate", action="store_false",
                         help="skip the evaluation against ground truth at the end")
     parser.add_argument("--eval-samples", type=int, default=256, metavar="N",
@@ -63,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
                          "(e.g. resolution=128)") from None
     out = Path(args.out) if args.out else default_out(args.teacher)
     lift(args.teacher, recipe=args.recipe, steps=args.steps, out=out, device=args.device,
-         seed=args.seed, overrides=overrides, resume=args.resume, progress=not args.quiet,
+         seed=args.seed, overrides=overrides, resume=args.resume, overwrite=args.overwrite,
+         progress=not args.quiet,
          evaluate=args.evaluate, eval_samples=args.eval_samples,
          teacher_options=teacher_options)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 wrote it

@@ -25,12 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ganlift.export import depth_to_rgb, figure_grid, normal_to_rgb
     from ganlift.utils.images import save_grid
+    from ganlift.utils.io import check_writable
 
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise ValueError(f"--out must be a .png or .jpg image, got {args.out!r}")
     if args.num < 1:
         raise ValueError(f"--num must be >= 1, got {args.num}")
+    check_writable(out, "--out")
     lifter = load_lifter(args)
     if args.figure:
         codes = lifter.codes(args.num, args.seed, psi=args.psi)

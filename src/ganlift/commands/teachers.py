@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 HELP = "list registered teachers and what is cached locally; --preview NAME draws samples"
 
@@ -82,11 +83,16 @@ def preview(source: str, out: str, n: int = 16, seed: int = 0, psi: float = 1.0)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ganlift.utils.io import check_writable
+
     if args.preview is not None:
         if not args.out:
             raise ValueError("--preview needs --out FILE (e.g. --out grid.png)")
         if args.n < 1:
             raise ValueError(f"--n must be >= 1, got {args.n}")
+        if not (math.isfinite(args.psi) and 0 < args.psi <= 1.5):
+            raise ValueError(f"--psi (truncation) must be a number in (0, 1.5], got {args.psi}")
+        check_writable(args.out, "--out")
         preview(args.preview, args.out, n=args.n, seed=args.seed, psi=args.psi)
         print(f"wrote {args.n} samples of {args.preview} to {args.out}")
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from ganlift.commands._controls import add_lifter_arguments, add_pose_arguments, controls, load_lifter
 
@@ -25,9 +26,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ganlift.export import relight_sweep, turntable
+    from ganlift.utils.io import check_writable
 
     if not args.out.lower().endswith((".gif", ".mp4")):
         raise ValueError(f"--out must end in .gif or .mp4, got {args.out!r}")
+    if args.frames < 1:
+        raise ValueError(f"--frames must be >= 1, got {args.frames}")
+    if not (math.isfinite(args.fps) and args.fps > 0):
+        raise ValueError(f"--fps must be a positive number, got {args.fps}")
+    if not (math.isfinite(args.elevation) and 0 <= args.elevation < 90):
+        raise ValueError(f"--elevation is the light's angle off the view axis: it must be in "
+                         f"[0, 90) degrees, got {args.elevation:g}")
+    if args.max_yaw is not None and not (math.isfinite(args.max_yaw) and 0 <= args.max_yaw <= 90):
+        raise ValueError(f"--max-yaw must be in [0, 90] degrees, got {args.max_yaw:g}")
+    check_writable(args.out, "--out")
     lifter = load_lifter(args)
     code = lifter.codes(1, args.seed, psi=args.psi)
     options = controls(args)

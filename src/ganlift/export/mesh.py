@@ -278,19 +278,67 @@ def points_to_mesh(
 # ----------------------------------------------------------------------------- writers
 
 
-def write_obj(mesh: Mesh, path: str | os.PathLike) -> list[Path]:
+_MTL_HEADER = "# ganlift lifted surface material\n"
+
+
+def obj_sidecars(path: str | os.PathLike) -> tuple[Path, Path]:
+    """The material and texture files an OBJ export writes beside ``path``: (.mtl, .png)."""
+    path = Path(path)
+    return path.with_suffix(".mtl"), path.with_suffix(".png")
+
+
+def check_obj_sidecars(path: str | os.PathLike, overwrite: bool = False) -> None:
+    """Refuse an OBJ export that would replace files the user did not name.
+
+    ``face.obj`` also writes ``face.mtl`` and ``face.png``. Replacing them is fine when they
+    are a previous ganlift export of the same name (the material carries ganlift's header and
+    names that texture); any other ``face.png`` or ``face.mtl`` (your photo, another
+    material) is kept unless ``overwrite``.
+
+    Raises:
+        FileExistsError: naming the files and how to go on.
+    """
+    if overwrite:
+        return
+    mtl_path, png_path = obj_sidecars(path)
+    ours = False
+    if mtl_path.is_file():
+        try:
+            text = mtl_path.read_text(encoding="utf-8", errors="replace")[:4096]
+        except OSError:
+            text = ""
+        ours = text.startswith(_MTL_HEADER) and f"map_Kd {png_path.name}\n" in text
+    clashes = [p for p in (mtl_path, png_path) if p.exists() and not ours]
+    if clashes:
+        names = " and ".join(str(p) for p in clashes)
+        raise FileExistsError(
+            f"exporting {Path(path).name} also writes {mtl_path.name} and {png_path.name}, but "
+            f"{names} already exist{'s' if len(clashes) == 1 else ''} and "
+            f"{'is' if len(clashes) == 1 else 'are'} not from a ganlift export of "
+            f"{Path(path).name}; choose another --out name or pass --overwrite (overwrite=True)"
+        )
+
+
+def write_obj(mesh: Mesh, path: str | os.PathLike, *, overwrite: bool = False) -> list[Path]:
     """Write ``path`` (.obj) with a sibling ``.mtl`` and ``.png`` texture.
+
+    Args:
+        mesh: the mesh.
+        path: the .obj file.
+        overwrite: replace an existing ``.mtl``/``.png`` of that name even when they are not
+            a previous ganlift export (see :func:`check_obj_sidecars`).
 
     Returns:
         The three written paths (obj, mtl, png).
     """
     path = Path(path)
-    mtl_path, png_path = path.with_suffix(".mtl"), path.with_suffix(".png")
+    check_obj_sidecars(path, overwrite)
+    mtl_path, png_path = obj_sidecars(path)
     with atomic_path(png_path) as tmp:
         Image.fromarray(mesh.texture).save(tmp, format="PNG")
     mtl = (
-        "# ganlift lifted surface material\n"
-        "newmtl lifted\n"
+        _MTL_HEADER
+        + "newmtl lifted\n"
         "Ka 1.000 1.000 1.000\nKd 1.000 1.000 1.000\nKs 0.000 0.000 0.000\n"
         f"d 1.0\nillum 1\nmap_Kd {png_path.name}\n"
     )
@@ -386,8 +434,16 @@ def write_glb(mesh: Mesh, path: str | os.PathLike) -> Path:
     return path
 
 
-def save_mesh(mesh: Mesh, path: str | os.PathLike, format: str | None = None) -> list[Path]:
+def save_mesh(mesh: Mesh, path: str | os.PathLike, format: str | None = None, *,
+              overwrite: bool = False) -> list[Path]:
     """Write a mesh; the format is ``format`` or the file extension (obj, ply, glb).
+
+    Args:
+        mesh: the mesh.
+        path: the file to write.
+        format: ``"obj"``, ``"ply"`` or ``"glb"``; None = from the extension.
+        overwrite: for OBJ, replace a ``.mtl``/``.png`` of that name that is not a previous
+            ganlift export (see :func:`check_obj_sidecars`).
 
     Returns:
         Every file written (an OBJ also writes its .mtl and .png).
@@ -398,7 +454,7 @@ def save_mesh(mesh: Mesh, path: str | os.PathLike, format: str | None = None) ->
     if fmt not in FORMATS:
         raise ValueError(f"mesh format must be one of {', '.join(FORMATS)}, got {fmt!r} (from {path})")
     if fmt == "obj":
-        return write_obj(mesh, path)
+        return write_obj(mesh, path, overwrite=overwrite)
     if fmt == "ply":
         return [write_ply(mesh, path)]
     return [write_glb(mesh, path)]

@@ -29,6 +29,8 @@ from typing import Any, Sequence, Union
 import torch
 
 POSE_LIMIT = 90.0  # beyond +-90 degrees the surface is seen edge-on or from behind
+TRANSLATION_LIMIT = 0.5  # scene units; the object sits 1 unit from the camera (trained: ~0.1)
+INTENSITY_LIMIT = 10.0  # ambient/diffuse; the lifter predicts [0, 1], 10 is already all white
 AngleLike = Union[float, Sequence[float], torch.Tensor, None]
 
 
@@ -275,8 +277,9 @@ class ControlsMixin:
             light: None (predicted direction), ``"frontal"``, ``(azimuth, elevation)`` degrees
                 within (-90, 90), or a 3-vector towards the light (x right, y up, z towards
                 the viewer, z > 0); also (B, 2) or (B, 3) tensors, one per sample.
-            ambient, diffuse: light intensities >= 0; None keeps the predicted ones.
-            translation: None (predicted), ``"zero"`` or ``(tx, ty, tz)`` scene units.
+            ambient, diffuse: light intensities in [0, 10]; None keeps the predicted ones.
+            translation: None (predicted), ``"zero"`` or ``(tx, ty, tz)`` scene units, each
+                within +-0.5.
             relative: add ``yaw``, ``pitch`` and ``roll`` to the predicted angles.
 
         Returns:
@@ -372,6 +375,12 @@ class ControlsMixin:
                     raise ValueError(f"translation must be (tx, ty, tz) or ({batch}, 3), got shape {tuple(t.shape)}")
                 if not bool(torch.isfinite(t).all()):
                     raise ValueError("translation contains NaN or infinite values")
+                if bool((t.abs() > TRANSLATION_LIMIT).any()):
+                    raise ValueError(
+                        f"translation (tx, ty, tz) must lie within +-{TRANSLATION_LIMIT:g} scene "
+                        f"units (the object sits 1 unit in front of the camera; larger values move "
+                        f"it out of view or behind the camera), got {t.reshape(-1, 3)[0].tolist()}"
+                    )
                 view[:, 3:] = t
         return view
 
@@ -428,8 +437,9 @@ class ControlsMixin:
             if value is None:
                 continue
             v = _values(name, value, batch, out)
-            if not bool(torch.isfinite(v).all()) or bool((v < 0).any()):
-                raise ValueError(f"{name} must be a finite intensity >= 0 (trained range [0, 1]), got {v.tolist()}")
+            if not bool(torch.isfinite(v).all()) or bool((v < 0).any()) or bool((v > INTENSITY_LIMIT).any()):
+                raise ValueError(f"{name} must be a finite intensity >= 0 and at most {INTENSITY_LIMIT:g} "
+                                 f"(trained range [0, 1]), got {v.tolist()}")
             out[:, index] = v
         return out
 

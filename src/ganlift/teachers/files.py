@@ -28,6 +28,7 @@ import torch
 
 from ganlift.teachers.base import Teacher
 from ganlift.teachers.stylegan2 import StyleGAN2Teacher, describe_state
+from ganlift.utils.tensors import check_tensors
 from ganlift.utils.io import atomic_path, sha256_file, write_json
 
 __all__ = ["load_teacher_file", "save_teacher", "sha256_file", "TEACHER_FORMAT"]
@@ -133,23 +134,24 @@ def _torch_load(path: Path) -> Any:
     what = _sniff(path, head)
     if what is not None:
         raise ValueError(f"{path} is not a PyTorch checkpoint: it looks like {what}")
+    if head.startswith(b"PK\x03\x04"):
+        _check_zip_sizes(path, size)
     try:
         with torch.serialization.safe_globals(_SAFE_GLOBALS):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        msg = str(err)
-        found = re.search(r"GLOBAL ([\w.]+)", msg)
-        detail = f" (it needs the Python object {found.group(1)})" if found else ""
-        if "Unsupported operand" in msg or not head.startswith(b"PK"):
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if found:  # a refused global, in a zip or a legacy (pre-1.6) torch.save file alike
             raise ValueError(
-                f"{path} could not be read as a PyTorch checkpoint{detail}: it is truncated, "
-                f"corrupt, or not a torch.save file ({size} bytes)"
+                f"{path} contains pickled Python objects that ganlift refuses to unpickle for "
+                f"safety (it needs the Python object {found.group(1)}); only tensors, plain "
+                "containers and argparse.Namespace are allowed. Re-save the generator weights "
+                "alone, e.g. torch.save({'g_ema': g_ema.state_dict(), 'latent_avg': "
+                "latent_avg}, path)"
             ) from None
         raise ValueError(
-            f"{path} contains pickled Python objects that ganlift refuses to unpickle for "
-            f"safety{detail}; only tensors, plain containers and argparse.Namespace are "
-            "allowed. Re-save the generator weights alone, e.g. "
-            "torch.save({'g_ema': g_ema.state_dict(), 'latent_avg': latent_avg}, path)"
+            f"{path} could not be read as a PyTorch checkpoint: it is truncated, corrupt, or "
+            f"not a torch.save file ({size} bytes)"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as err:
         hint = "truncated or corrupt (an interrupted download?)"
@@ -166,6 +168,24 @@ def _torch_load(path: Path) -> Any:
             f"{path} could not be read as a PyTorch checkpoint: the file looks {hint} "
             f"({size} bytes; {type(err).__name__}: {reason})"
         ) from None
+    check_tensors(obj, str(path))
+    return obj
+
+
+def _check_zip_sizes(path: Path, size: int) -> None:
+    """Refuse a zip whose entries inflate to far more than the file (torch.save stores
+    entries uncompressed; a deflated archive could expand a small file into gigabytes)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # torch.load reports a broken archive itself
+    if declared > 2 * size + (1 << 20):
+        raise ValueError(
+            f"{path} is a compressed zip whose entries expand to {declared} bytes from {size}; "
+            "torch.save never compresses, so it is not a plain PyTorch checkpoint (re-save it "
+            "with torch.save)"
+        )
 
 
 def _head(path: Path, n: int = 1 << 16) -> bytes:
@@ -334,7 +354,13 @@ def _load_safetensors(
         )
     state, metadata = _read_safetensors(path)
     if meta is None and "ganlift" in metadata:
-        meta = json.loads(metadata["ganlift"])
+        try:
+            meta = json.loads(metadata["ganlift"])
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: its 'ganlift' metadata is not valid JSON ({err})") from None
+    if meta is not None and (not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict)):
+        raise ValueError(f"{ref_path or path}: the teacher description must be a JSON object "
+                         "with a 'config' object (see ganlift.teachers.files.save_teacher)")
     if meta is None:
         # No ganlift metadata: a bare rosinality generator converted to safetensors?
         if (path.parent / "config.json").is_file() and path.name == "model.safetensors":

@@ -41,6 +41,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from ganlift.utils.tensors import check_tensors, describe_load_error
+
 __all__ = [
     "PersistentRecord",
     "RefusedGlobalError",
@@ -144,7 +146,12 @@ def _load_from_bytes(data: Any) -> torch.storage.TypedStorage:
         raise pickle.UnpicklingError(f"storage bytes expected, got {type(data).__name__}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TypedStorage deprecation notices
-        storage = torch.load(io.BytesIO(bytes(data)), map_location="cpu", weights_only=True)
+        try:
+            storage = torch.load(io.BytesIO(bytes(data)), map_location="cpu", weights_only=True)
+        except Exception as err:  # torch reports a bad nested save in many types
+            raise pickle.UnpicklingError(
+                f"a tensor storage in the pickle is unreadable: {describe_load_error(err)}"
+            ) from None
     if not isinstance(storage, torch.storage.TypedStorage):
         raise pickle.UnpicklingError(
             f"storage bytes held a {type(storage).__name__}, not a tensor storage"
@@ -182,6 +189,14 @@ def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any) -
             raise pickle.UnpicklingError(
                 f"invalid tensor layout in pickle: size {size} / stride {stride} at offset "
                 f"{storage_offset} reach past a storage of {numel} elements"
+            )
+        # Zero or overlapping strides let a few stored bytes declare gigabytes, which the
+        # first copy would allocate: a tensor may not declare more elements than it stores.
+        if math.prod(size) > numel - storage_offset:
+            raise pickle.UnpicklingError(
+                f"invalid tensor layout in pickle: size {size} / stride {stride} declares "
+                f"{math.prod(size)} elements over {numel - storage_offset} stored ones "
+                "(overlapping views; a corrupt or crafted file)"
             )
     t = torch.empty((0,), dtype=dtype)
     try:
@@ -452,6 +467,8 @@ def generator_config(g: PersistentRecord) -> dict:
 
     res = sorted(int(n[1:]) for n in blocks)
     img_resolution = int(g.get("img_resolution", synthesis.get("img_resolution", res[-1])))
+    if not 4 <= img_resolution <= 2**16:
+        raise ValueError(f"img_resolution={img_resolution} is not a generator resolution")
     if res[0] != 4 or res != [2**k for k in range(2, int(math.log2(img_resolution)) + 1)]:
         raise ValueError(f"unexpected synthesis blocks {sorted(blocks)} for resolution {img_resolution}")
 
@@ -630,8 +647,13 @@ def load_nvidia_pickle(
         raise ValueError(f"unknown option(s) {unknown} for an NVIDIA pickle; allowed: {sorted(_OPTIONS)}")
     path = Path(os.path.expanduser(str(path)))
     g = find_generator(read_nvidia_pickle(path), network)
-    config = generator_config(g)
-    ros, w_mean = nvidia_to_rosinality(record_state_dict(g), mapping_lr=config["mapping_lr"])
+    try:
+        config = generator_config(g)
+    except (TypeError, OverflowError) as err:  # attributes of the wrong type in the file
+        raise ValueError(f"{path.name}: the generator record has malformed attributes ({err})") from None
+    state = record_state_dict(g)
+    check_tensors(state, path.name)  # before any tensor is converted or copied
+    ros, w_mean = nvidia_to_rosinality(state, mapping_lr=config["mapping_lr"])
     teacher = StyleGAN2Teacher.from_state_dict(
         ros, w_mean=w_mean, conv_clamp=config["conv_clamp"], name=name or path.stem, **options
     )

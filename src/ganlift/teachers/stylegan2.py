@@ -32,6 +32,7 @@ from torch import nn
 
 from ganlift.teachers import TEACHERS
 from ganlift.teachers.base import Teacher
+from ganlift.utils.tensors import check_tensors
 
 __all__ = [
     "StyleGAN2Teacher",
@@ -64,6 +65,11 @@ CHANNEL_TABLES: dict[str, dict[int, int]] = {
 }
 
 MAPPING_LR_MUL = 0.01  # rosinality's lr_mlp: every mapping layer scales weight and bias by it
+# Largest architecture a file may describe (StyleGAN2 tops out at 1024 px, 512 channels,
+# 8 mapping layers): anything beyond is refused before a network is built.
+MAX_RESOLUTION = 4096
+MAX_WIDTH = 8192
+MAX_MAPPING_LAYERS = 64
 ACT_GAIN = math.sqrt(2.0)
 _STATS = ("w_mean", "w_std")
 _W_STATS_BATCH = 4096  # fixed so the estimate depends only on (samples, seed)
@@ -566,15 +572,23 @@ class StyleGAN2Teacher(Teacher):
         if not isinstance(state, Mapping):
             raise ValueError(f"state must be a dict of tensors, got {type(state).__name__}")
         state = dict(state)
+        # Everything is checked on shapes alone (a meta-device template allocates nothing)
+        # before the real network is built or any tensor is copied.
+        check_tensors({"state": state, "w_mean": w_mean, "w_std": w_std}, "generator state dict")
         stats = {k: state.pop(k) for k in _STATS if k in state}
         if w_mean is None:
             w_mean = stats.get("w_mean")
         if w_std is None:
             w_std = stats.get("w_std")
         config = infer_config(state)
-        teacher = cls(conv_clamp=conv_clamp, name=name, **config)
-        expected = {k: v for k, v in teacher.state_dict().items() if k not in _STATS}
+        with torch.device("meta"):
+            template = cls(conv_clamp=conv_clamp, name=name, **config)
+        expected = {k: v for k, v in template.state_dict().items() if k not in _STATS}
         _check_keys(state, expected, config)
+        for what, value in (("w_mean", w_mean), ("w_std", w_std)):
+            if value is not None:
+                _check_stat_shape(value, config["w_dim"], what)
+        teacher = cls(conv_clamp=conv_clamp, name=name, **config)
         converted = {}
         for key, value in state.items():
             t = value.detach().to("cpu", torch.float32)
@@ -599,7 +613,18 @@ class StyleGAN2Teacher(Teacher):
         return teacher.freeze()
 
 
+def _check_stat_shape(value: Any, w_dim: int, what: str) -> None:
+    shape = tuple(value.shape) if torch.is_tensor(value) else None
+    if shape is None:
+        return  # numbers or lists: small, checked by _stat
+    if len(shape) > 2 or math.prod(shape) != w_dim:
+        raise ValueError(f"{what} must have shape ({w_dim},) or (1, {w_dim}), got {shape}")
+    if not value.is_floating_point():
+        raise ValueError(f"{what} has dtype {value.dtype}; it must be a floating-point tensor")
+
+
 def _stat(value: Any, w_dim: int, what: str) -> torch.Tensor:
+    _check_stat_shape(value, w_dim, what)
     t = torch.as_tensor(value).detach().to("cpu", torch.float32)
     if t.numel() != w_dim or t.dim() > 2:
         raise ValueError(f"{what} must have shape ({w_dim},) or (1, {w_dim}), got {tuple(t.shape)}")
@@ -671,6 +696,9 @@ def infer_config(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
         )
     mlp = _indices(state, r"style\.(\d+)\.weight$")
     n_mlp = max(mlp)
+    for key in ("style.1.weight", f"style.{n_mlp}.weight"):
+        if len(_shape(state, key) or ()) != 2:
+            raise ValueError(f"{key!r} must be a 2-D (out, in) matrix, got shape {list(_shape(state, key) or [])}")
     w_dim, z_dim = _shape(state, f"style.{n_mlp}.weight")[0], _shape(state, "style.1.weight")[1]
     c4 = _shape(state, "input.input")
     if len(c4) != 4 or c4[2:] != (4, 4):
@@ -681,6 +709,9 @@ def infer_config(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     n_blocks = max((max(convs) // 2 + 1) if convs else 0, (max(rgbs) + 1) if rgbs else 0)
     if n_blocks < 1:
         raise ValueError("the generator has no 'convs.*' layers: cannot infer its resolution")
+    if 2 ** (n_blocks + 2) > MAX_RESOLUTION:
+        raise ValueError(f"the keys describe a {2 ** (n_blocks + 2)}px generator; at most "
+                         f"{MAX_RESOLUTION}px is supported (convs.*/to_rgbs.* indices too large)")
     for j in range(n_blocks):
         res = 2 ** (j + 3)
         found = None
@@ -699,13 +730,27 @@ def infer_config(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
                 f"'to_rgbs.{j}.conv.weight' are all missing"
             )
         channels[res] = found
-    return {
+    config = {
         "resolution": 2 ** (n_blocks + 2),
         "w_dim": w_dim,
         "z_dim": z_dim,
         "n_mlp": n_mlp,
         "channels": channels,
     }
+    _check_bounds(config)
+    return config
+
+
+def _check_bounds(config: Mapping[str, Any]) -> None:
+    """Refuse an inferred architecture too large for any real StyleGAN2 (before building it)."""
+    if not 1 <= config["n_mlp"] <= MAX_MAPPING_LAYERS:
+        raise ValueError(f"the generator has {config['n_mlp']} mapping layers (style.*); "
+                         f"1 to {MAX_MAPPING_LAYERS} are supported")
+    sizes = {"w_dim": config["w_dim"], "z_dim": config["z_dim"],
+             **{f"channels at {r}px": c for r, c in config["channels"].items()}}
+    bad = {k: v for k, v in sizes.items() if not 1 <= v <= MAX_WIDTH}
+    if bad:
+        raise ValueError(f"the generator's widths {bad} are outside 1..{MAX_WIDTH}")
 
 
 def _names(keys: list[str], limit: int = 12) -> str:
@@ -730,9 +775,12 @@ def _check_keys(
             bad.append(f"{key}: not a tensor ({type(value).__name__})")
         elif key in state and tuple(value.shape) != tuple(ref.shape):
             bad.append(f"{key}: file {list(value.shape)} vs expected {list(ref.shape)}")
+        elif key in state and not value.is_floating_point():
+            bad.append(f"{key}: dtype {value.dtype} (weights must be floating point; it would "
+                       "be cast silently)")
     if bad:
         more = " ..." if len(bad) > 8 else ""
-        problems.append(f"shape mismatches ({len(bad)}): " + "; ".join(bad[:8]) + more)
+        problems.append(f"shape or dtype mismatches ({len(bad)}): " + "; ".join(bad[:8]) + more)
     if problems:
         arch = (
             f"resolution {config['resolution']}, w_dim {config['w_dim']}, "

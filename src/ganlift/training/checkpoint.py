@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ganlift.utils.io import atomic_path
+from ganlift.utils.tensors import check_tensors, describe_load_error
 
 FORMAT = "ganlift-checkpoint"
 VERSION = 1
@@ -118,7 +119,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling errors come in many types
-        raise ValueError(f"{path} is not a readable ganlift training checkpoint: {err}") from err
+        raise ValueError(
+            f"{path} is not a readable ganlift training checkpoint: {describe_load_error(err)}"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path} is not a ganlift training checkpoint (format {FORMAT!r})")
     if data.get("version") != VERSION:
@@ -126,4 +129,38 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"{path} has checkpoint version {data.get('version')}; this ganlift reads "
             f"version {VERSION}"
         )
+    check_tensors(data, str(path))
+    _check_contents(path, data)
     return data
+
+
+def _check_contents(path: Path, data: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose step or weights cannot be resumed from.
+
+    Raises:
+        ValueError: a step that is not an integer >= 0, a lifter state that is not a dict of
+            tensors, or NaN/Inf in the lifter's weights and buffers or the optimiser state.
+    """
+    step = data.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise ValueError(f"{path}: 'step' must be an integer >= 0, got {step!r}; the checkpoint "
+                         "is corrupt (start afresh with --overwrite / overwrite=True)")
+    lifter = data.get("lifter")
+    if not isinstance(lifter, dict) or not all(torch.is_tensor(v) for v in lifter.values()):
+        raise ValueError(f"{path}: 'lifter' must be a dict of tensors (the lifter's state)")
+    bad = [f"lifter.{k}" for k, v in lifter.items() if _non_finite(v)]
+    optimizer = data.get("optimizer")
+    states = optimizer.get("state", {}) if isinstance(optimizer, dict) else {}
+    for index, state in (states.items() if isinstance(states, dict) else ()):
+        for name, value in (state.items() if isinstance(state, dict) else ()):
+            if torch.is_tensor(value) and _non_finite(value):
+                bad.append(f"optimizer.state.{index}.{name}")
+    if bad:
+        shown = ", ".join(bad[:6]) + (", ..." if len(bad) > 6 else "")
+        raise ValueError(f"{path} holds NaN or Inf values in {shown} ({len(bad)} tensors); "
+                         "resuming from it would train nothing. Start afresh with --overwrite "
+                         "(overwrite=True) or resume from an older copy")
+
+
+def _non_finite(tensor: torch.Tensor) -> bool:
+    return tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())

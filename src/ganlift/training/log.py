@@ -10,6 +10,8 @@ from typing import Any, Mapping
 
 import torch
 
+from ganlift.utils.io import write_text
+
 
 class TermWindow:
     """Running sums of the loss terms since the last log line.
@@ -54,12 +56,38 @@ class JsonlLog:
     Each line is written and flushed whole, so a crash loses at most the line in progress.
     """
 
-    def __init__(self, path: str | os.PathLike | None, fresh: bool) -> None:
+    def __init__(self, path: str | os.PathLike | None, fresh: bool,
+                 resume_step: int | None = None) -> None:
+        """Open the log.
+
+        Args:
+            path: the JSONL file; None writes nothing.
+            fresh: start an empty log (a new run).
+            resume_step: when resuming from a checkpoint at this step, drop the records of
+                later steps (written before a kill, and about to be written again) and any
+                half-written last line.
+        """
         self.path = Path(path) if path is not None else None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if fresh or not self.path.exists():
                 self.path.write_text("", encoding="utf-8")
+            elif resume_step is not None:
+                self.truncate(resume_step)
+
+    def truncate(self, step: int) -> int:
+        """Keep only the records up to ``step`` (and drop unreadable lines).
+
+        Returns:
+            How many lines were dropped.
+        """
+        if self.path is None or not self.path.exists():
+            return 0
+        lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        kept = [line for line in lines if _record_step(line) is not None and _record_step(line) <= step]
+        if len(kept) != len(lines):
+            write_text(self.path, "".join(line + "\n" for line in kept))
+        return len(lines) - len(kept)
 
     def write(self, record: Mapping[str, Any]) -> None:
         if self.path is None:
@@ -68,6 +96,16 @@ class JsonlLog:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
+
+
+def _record_step(line: str) -> int | None:
+    """The ``step`` of one log line, or None for a line that is not a complete record."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    step = record.get("step") if isinstance(record, dict) else None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
 
 
 # Short progress-bar labels of the built-in terms (the JSONL log keeps the full names).

@@ -4,8 +4,11 @@ and a remembered sha256 of big files."""
 from __future__ import annotations
 
 import hashlib
+import errno
 import json
 import os
+import re
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,16 +28,111 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    # mkstemp creates 0600 files; give the result the usual permissions (0666 minus umask).
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
     try:
-        yield tmp_path
+        try:
+            yield tmp_path
+        except Exception as err:
+            translated = write_error(path, err)
+            if translated is None:
+                raise
+            raise translated from err
+        # mkstemp creates 0600 files, and writers such as safetensors replace the file they
+        # are given: set the usual permissions (0666 minus the umask) on what is there now.
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+# How torch.save and safetensors report a write that the file system refused.
+_WRITE_FAILURES = ("inline_container", "PytorchStreamWriter", "file write failed",
+                   "No space left", "Disk quota")
+
+
+def write_error(path: str | os.PathLike, err: BaseException) -> OSError | None:
+    """A one-line ``OSError`` for a write of ``path`` that failed for lack of space.
+
+    ``torch.save`` reports a full disk as ``[enforce fail at inline_container.cc:...]``;
+    this names the file and the free space instead.
+
+    Returns:
+        The error to raise, or None when ``err`` is not a refused write.
+    """
+    disk_errno = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+    refused = isinstance(err, OSError) and err.errno in disk_errno
+    refused = refused or (not isinstance(err, OSError) and any(s in str(err) for s in _WRITE_FAILURES))
+    if not refused:
+        return None
+    folder = Path(path).parent
+    try:
+        free = f"{shutil.disk_usage(folder).free / 2**20:.0f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return OSError(errno.ENOSPC, f"could not write {path}: the disk is full or over quota "
+                                 f"({free} in {folder}); free some space or write elsewhere")
+
+
+_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.tmp$")
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that an interrupted :func:`atomic_path` left in ``folder``.
+
+    A SIGKILL between creating ``.NAME.XXXXXXXX.tmp`` and renaming it leaves it behind.
+
+    Returns:
+        The removed files (none when the folder does not exist).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for entry in folder.iterdir():
+        if _TEMPORARY.match(entry.name) and entry.is_file():
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is a temporary file name of :func:`atomic_path`."""
+    return bool(_TEMPORARY.match(name))
+
+
+def check_writable(path: str | os.PathLike, what: str) -> Path:
+    """Check, before any work, that a file can be written at ``path`` (nothing is created).
+
+    Args:
+        path: the file to write later.
+        what: how the user gave it, for the message (e.g. ``"--out"``).
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        OSError: ``path`` is a folder, a parent is a file, or the nearest existing folder is
+            not writable; the message names ``what`` and the path.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"{what} {str(path)!r} is a folder; give a file name")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"{what} {str(path)!r} cannot be written: "
+                                                f"{str(ancestor)!r} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, f"{what} {str(path)!r} cannot be written: no write "
+                                            f"permission in {str(ancestor)!r}")
+    return path
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

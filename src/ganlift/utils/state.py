@@ -27,6 +27,11 @@ def state_problems(expected: Mapping[str, torch.Tensor], state: Mapping[str, tor
         for k in sorted(set(state) & set(expected))
         if tuple(state[k].shape) != tuple(expected[k].shape)
     ]
+    kinds = [
+        f"{k}: file {state[k].dtype} vs model {expected[k].dtype}"
+        for k in sorted(set(state) & set(expected))
+        if dtype_kind(state[k].dtype) != dtype_kind(expected[k].dtype)
+    ]
     problems = []
     if missing:
         problems.append(f"missing keys {few(missing)}")
@@ -34,4 +39,19 @@ def state_problems(expected: Mapping[str, torch.Tensor], state: Mapping[str, tor
         problems.append(f"unexpected keys {few(unexpected)}")
     if wrong:
         problems.append(f"shape mismatches {few(wrong)}")
+    if kinds:
+        problems.append(f"dtype mismatches (would be cast silently) {few(kinds)}")
     return problems
+
+
+def dtype_kind(dtype: torch.dtype) -> str:
+    """``"float"``, ``"complex"``, ``"bool"`` or ``"int"``: what a cast between kinds changes.
+
+    Float precisions (float16/bfloat16/float32/float64) are one kind: loading converts them
+    exactly enough. An int32 tensor where the model holds floats is not a weight.
+    """
+    if dtype.is_floating_point:
+        return "float"
+    if dtype.is_complex:
+        return "complex"
+    return "bool" if dtype == torch.bool else "int"
