@@ -310,6 +310,24 @@ def test_int32_weights_are_refused_not_cast():
         StyleGAN2Teacher.from_state_dict(state, w_mean_samples=16)
 
 
+def test_int32_lifter_weights_are_refused(tmp_path, run_dir):
+    from safetensors.torch import load_file, save_file
+
+    from ganlift.utils.io import sha256_file
+
+    folder = tmp_path / "lifter"
+    shutil.copytree(run_dir, folder, ignore=shutil.ignore_patterns("checkpoints"))
+    state = load_file(str(folder / "model.safetensors"))
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key] = state[key].to(torch.int32)
+    save_file(state, str(folder / "model.safetensors"))
+    config = json.loads((folder / "config.json").read_text())
+    config["weights_sha256"] = sha256_file(folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=f"dtype mismatches.*{key}: file torch.int32"):
+        ganlift.Lifter.from_pretrained(folder)
+
+
 def test_corrupt_checkpoints_are_refused(tmp_path):
     good = {"step": 3, "lifter": {"w": torch.ones(2)}, "optimizer": {"state": {}}}
     for name, change, needle in [("negative", {"step": -5}, "'step' must be an integer >= 0"),
@@ -424,6 +442,32 @@ def test_refused_pickles_are_one_line_and_never_advise_weights_only_false(tmp_pa
         pickle.dump({"G_ema": datetime.date(2020, 1, 1)}, f)
     assert main(["convert", str(tmp_path / "evil.pkl"), str(tmp_path / "out")]) == 1
     assert "refused global datetime.date" in _one_error_line(capsys, "convert")
+
+
+def test_torch_refusals_from_any_loader_are_one_line_without_its_advice(monkeypatch, capsys):
+    import ganlift.commands.recipes as recipes_command
+
+    def refused(args):
+        try:
+            torch.load(_refusing_file(), weights_only=True)
+        except pickle.UnpicklingError as err:
+            assert "weights_only" in str(err)
+            raise
+
+    monkeypatch.setattr(recipes_command, "run", refused)
+    assert main(["recipes"]) == 1
+    line = _one_error_line(capsys, "recipes")
+    assert "datetime.date" in line and "weights_only" not in line
+
+
+def _refusing_file():
+    import datetime
+    import io
+
+    buf = io.BytesIO()
+    torch.save({"when": datetime.date(2020, 1, 1)}, buf)
+    buf.seek(0)
+    return buf
 
 
 def test_unexpected_errors_keep_their_traceback(monkeypatch):

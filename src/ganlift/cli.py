@@ -81,6 +81,10 @@ def user_message(err: BaseException) -> str:
             text = f"{err.filename}: {text}"
     else:
         text = str(err) or type(err).__name__
+    if "weights_only" in text:  # torch's refusal text advises weights_only=False: never pass it on
+        from ganlift.utils.tensors import describe_load_error
+
+        text = f"a file could not be loaded safely: {describe_load_error(err)}"
     return " ".join(text.split())
 
 
