@@ -500,6 +500,22 @@ def test_misleading_messages_say_which_setting(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())  # no temporary left behind
 
 
+def test_a_diverged_update_names_the_learning_rate():
+    lifter = FakeLifter(TinyTeacher())
+    original = lifter.compute_losses
+
+    def compute_losses(w, generator, step=None):
+        if lifter.calls == 1:  # what lr=1e30 does to the weights, and the renderer's complaint
+            with torch.no_grad():
+                lifter.net[0].weight.fill_(math.inf)
+            raise ValueError("depth contains NaN or inf values")
+        return original(w, generator)
+
+    lifter.compute_losses = compute_losses
+    with pytest.raises(RuntimeError, match=r"after step 1 the lifter's weights hold NaN/Inf.*train\.lr=0\.01"):
+        train(lifter, lifter.teacher, _settings(3), device="cpu", progress=False)
+
+
 def test_weights_keep_the_umask_permissions(tmp_path):
     from safetensors.torch import save_file
 

@@ -293,6 +293,52 @@ class ControlsMixin:
             lit = self.control_light(pred["light"], light=light, ambient=ambient, diffuse=diffuse)
             return self._draw(w, pred, view, lit)
 
+    def render_maps(
+        self,
+        w: torch.Tensor,
+        maps: dict[str, torch.Tensor],
+        *,
+        yaw: AngleLike = None,
+        pitch: AngleLike = None,
+        roll: AngleLike = None,
+        light: Any = None,
+        ambient: float | None = None,
+        diffuse: float | None = None,
+        translation: Any = None,
+        relative: bool = False,
+    ) -> LiftedSample:
+        """Re-render maps already predicted for ``w`` with new controls: the renderer only.
+
+        ``render(w, **controls)`` runs the networks every time; predicting once with
+        :meth:`predict` and calling this for each new pose or light gives the same result
+        without them (what ``ganlift demo`` does on every slider move):
+
+        Example:
+            >>> w = lifter.codes(1, seed=3)
+            >>> maps = lifter.predict(w)                      # the networks, once
+            >>> out = lifter.render_maps(w, maps, yaw=30)     # == lifter.render(w, yaw=30)
+
+        Args:
+            w: (B, w_dim) the codes the maps were predicted from (returned as ``out.w``).
+            maps: the dict of :meth:`predict` for ``w``: view (B, 6), light (B, 4), depth,
+                transform and albedo; its view and light are what angles left at None keep.
+            yaw, pitch, roll, light, ambient, diffuse, translation, relative: as in :meth:`render`.
+
+        Returns:
+            :class:`LiftedSample`.
+        """
+        w = self.codes(w=w)
+        missing = [k for k in ("view", "light", "depth", "transform", "albedo") if k not in maps]
+        if missing:
+            raise ValueError(f"maps must be the dict of lifter.predict(w); it lacks {', '.join(missing)}")
+        if maps["view"].shape[0] != w.shape[0]:
+            raise ValueError(f"maps hold {maps['view'].shape[0]} samples but w has {w.shape[0]} codes")
+        with torch.no_grad():
+            view = self.control_view(maps["view"], yaw=yaw, pitch=pitch, roll=roll,
+                                     translation=translation, relative=relative)  # fmt: skip
+            lit = self.control_light(maps["light"], light=light, ambient=ambient, diffuse=diffuse)
+            return self._draw(w, maps, view, lit)
+
     def interpolate(
         self, w_a: torch.Tensor | int, w_b: torch.Tensor | int, steps: int = 8, **controls: Any
     ) -> LiftedSample:
