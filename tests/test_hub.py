@@ -289,6 +289,30 @@ def test_load_from_prepared_cache_offline(tiny, tmp_path, monkeypatch):
         TinyLifter.from_pretrained("me/other", cache_dir=cache)
 
 
+def test_huggingface_argument_names_and_the_deprecated_ones(tiny):
+    model, folder = tiny
+    loaded = TinyLifter.from_pretrained(pretrained_model_name_or_path=folder, force_download=False, token=None)
+    assert _same(model, loaded, _codes())
+    with pytest.warns(DeprecationWarning, match=r"from_pretrained\(source=...\) is deprecated"):
+        assert _same(model, TinyLifter.from_pretrained(source=folder), _codes())
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        TinyLifter.from_pretrained(folder, sorce=folder)
+
+
+def test_card_metadata_is_model_card_data_with_eval_results(tmp_path):
+    from huggingface_hub import ModelCard
+
+    torch.manual_seed(0)
+    folder = TinyLifter(tiny_teacher()).save_pretrained(
+        tmp_path / "m", metrics={"depth": 0.25, "angles": {"yaw": 1.5}, "n": 64, "invalid": {}})
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.library_name == "ganlift" and "liftedgan" in card.data.tags
+    results = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert results == {"depth": 0.25, "angles.yaw": 1.5}  # "n" describes the evaluation
+    assert all(r.dataset_type == "stylegan2-random" for r in card.data.eval_results)
+    assert "| depth | 0.25 |" in card.text
+
+
 # ------------------------------------------------------------------------------ against the test Hub
 
 
@@ -389,3 +413,45 @@ def test_offline_load_after_pull(hub_session, monkeypatch):
     w = loaded.teacher.sample_w(3, seed=11)
     with torch.no_grad():
         assert torch.equal(loaded(w).image, original(w).image)
+
+
+@remote
+def test_pull_refuses_another_lifter_and_leaves_nothing_stale(hub, tmp_path):
+    from ganlift.cli import main
+    from ganlift.hub import LifterExistsError, pull
+
+    torch.manual_seed(0)
+    first = TinyLifter(tiny_teacher())
+    first.push_to_hub("me/first", metrics={"depth": 0.5})
+    torch.manual_seed(1)
+    second = TinyLifter(tiny_teacher())
+    second.push_to_hub("me/second", sample=False)
+    out = tmp_path / "lifter"
+    pull("me/first", out, cache_dir=tmp_path / "c")
+    (out / "log.jsonl").write_text('{"step": 3}\n')  # as if the folder were a lift's output
+    with pytest.raises(LifterExistsError, match=r"already holds a lifter of teacher 'stylegan2-random'.*overwrite"):
+        pull("me/second", out, cache_dir=tmp_path / "c")
+    assert _same(first, TinyLifter.from_pretrained(out), _codes())  # untouched
+    assert main(["pull", "me/second", "--out", str(out)]) == 1
+    assert main(["pull", "me/second", "--out", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert _same(second, TinyLifter.from_pretrained(out), _codes())
+    assert "me/second" in (out / "README.md").read_text()
+    # the same lifter again is no conflict
+    assert main(["pull", "me/second", "--out", str(out)]) == 0
+
+
+@remote
+def test_push_removes_files_the_new_lifter_does_not_have(hub, tmp_path):
+    from huggingface_hub import HfApi
+
+    from ganlift.hub import push_folder
+
+    torch.manual_seed(0)
+    model = TinyLifter(tiny_teacher())
+    model.push_to_hub("me/stale", metrics={"depth": 0.5})
+    assert "metrics.json" in HfApi().list_repo_files("me/stale")
+    folder = model.save_pretrained(tmp_path / "again", sample=False)
+    push_folder(folder, "me/stale")
+    assert sorted(HfApi().list_repo_files("me/stale")) == [".gitattributes", "README.md", "config.json",
+                                                          "model.safetensors"]

@@ -248,6 +248,29 @@ def test_cached_zoo_teacher_loads_offline_and_is_verified(tmp_path, offline, cap
     assert "snapshots/" + "c" * 40 + "/ada/afhqcat.pt" in line
 
 
+def test_lifter_from_config_resolves_a_zoo_teacher(tmp_path, offline, monkeypatch):
+    """Lifter.from_config without a teacher: the recorded zoo reference, from the cache."""
+    from ganlift.teachers.reference import TeacherMismatchError
+    from hub_server import small_lifter
+
+    src = _rosinality_file(tmp_path / "g.pt", seed=6)
+    cache = tmp_path / "cache"
+    _prepare_cache(cache, "zoo/cfg", {"g.pt": src})
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(zoo, "ZOO", dict(zoo.ZOO))  # the zoo and the teachers are restored afterwards
+    monkeypatch.setattr(TEACHERS, "_items", dict(TEACHERS._items))
+    zoo.register_entry(zoo.ZooEntry(name="test-cfg", description="test", resolution=8, recipe="synthetic",
+                                    license="MIT", license_id="mit", format="rosinality", repo_id="zoo/cfg",
+                                    filename="g.pt", options={"w_mean_samples": 512}), overwrite=True)
+    lifter = small_lifter(ganlift.load_teacher("test-cfg"))
+    rebuilt = ganlift.Lifter.from_config(lifter.config)
+    assert rebuilt.teacher.name == "test-cfg"
+    assert rebuilt.teacher.reference()["sha256"] == zoo.sha256_file(src)
+    assert torch.equal(_images(rebuilt.teacher), _images(lifter.teacher))
+    with pytest.raises(TeacherMismatchError, match="sha256 mismatch for teacher 'test-cfg'"):
+        ganlift.load_teacher("test-cfg", sha256="0" * 64)
+
+
 def test_teachers_command_lists_and_previews(tmp_path, capsys):
     assert main(["teachers"]) == 0
     out = capsys.readouterr().out

@@ -23,7 +23,6 @@ PACKAGE = "ganlift"
 # Internal building blocks: public names, but not part of the documented API.
 INTERNAL = (
     "ganlift.commands",  # documented as the command line (docs/cli.md)
-    "ganlift.renderers",  # an alias module of ganlift.render
     "ganlift.teachers.synthetic_faces",  # procedural parts of the synthetic teachers
     "ganlift.teachers.synthetic_cats",
     "ganlift.teachers.synthetic_parts",

@@ -14,7 +14,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-from ganlift import losses, priors, render, renderers, teachers  # noqa: E402
+from ganlift import losses, priors, render, teachers  # noqa: E402
 from ganlift.registry import Registry  # noqa: E402
 from ganlift.teachers import Teacher  # noqa: E402
 from ganlift.teachers.loading import load_teacher  # noqa: E402
@@ -30,11 +30,7 @@ _BUILTINS = (
     "ganlift.losses.terms",
 )
 for _name in _BUILTINS:
-    try:
-        importlib.import_module(_name)
-    except ModuleNotFoundError as _err:  # only while a module does not exist yet
-        if _err.name != _name:
-            raise
+    importlib.import_module(_name)
 
 _LAZY = {
     "lift": ("ganlift.train", "lift"),
@@ -63,7 +59,6 @@ __all__ = [
     "load_recipe",
     "evaluate",
     "teachers",
-    "renderers",
     "render",
     "priors",
     "losses",

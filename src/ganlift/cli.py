@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pickle
 import pkgutil
 import sys
@@ -42,8 +43,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to the current ``sys.stderr`` (which tests and notebooks swap)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def _show_library_warnings() -> None:
+    """The library logs (``logging.getLogger("ganlift")``) and never prints: show its
+    warnings (e.g. "interrupted at step N; checkpoint saved") on stderr, once."""
+    logger = logging.getLogger("ganlift")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("ganlift: %(message)s"))
+        logger.addHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ganlift`` console script."""
+    _show_library_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

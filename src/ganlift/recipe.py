@@ -31,13 +31,18 @@ import difflib
 import inspect
 import math
 import os
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from ganlift.registry import Registry
 from ganlift.utils.resources import data_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (a dependency there)
+    import tomli as tomllib
 
 __all__ = [
     "Recipe",
@@ -330,8 +335,15 @@ class Recipe:
         return out
 
     def to_toml(self) -> str:
-        """The resolved recipe as TOML text."""
-        return _dump_toml(self.to_dict())
+        """The resolved recipe as TOML text (``tomli_w``).
+
+        TOML has no null: a ``None`` option (a loss option whose default is None) is left
+        out, and reading the text back gives that default again, so
+        ``Recipe.from_dict(tomllib.loads(r.to_toml())) == r``.
+        """
+        import tomli_w
+
+        return tomli_w.dumps(_drop_none(self.to_dict()))
 
     def enabled_losses(self) -> dict[str, dict]:
         """Terms with a non-zero weight: name -> options (``weight`` included)."""
@@ -441,16 +453,26 @@ def load_recipe(
     return Recipe.from_dict(data, source=f"recipe {str(label)!r}")
 
 
-def recommended_recipe(teacher: Any) -> str:
+def recommended_recipe(teacher: Any, source: Any = None) -> str:
     """The recipe a teacher is best lifted with.
 
-    A teacher (or zoo entry) names it with a ``recommended_recipe`` attribute or a
+    In this order: the teacher's ``recommended_recipe`` attribute (zoo teachers set it); the
+    one of the registered factory named ``source`` (what the teacher was loaded from); a
     ``"recipe"`` key in ``reference()``; otherwise the name decides: synthetic teachers get
     ``synthetic``/``synthetic-cats``, cat teachers ``cats``, everything else ``faces``.
+
+    Args:
+        teacher: a Teacher, or anything with a ``name``.
+        source: the registered name the teacher was loaded with, if any.
     """
     rec = getattr(teacher, "recommended_recipe", None)
     if callable(rec):
         rec = rec()
+    if not rec and isinstance(source, str):
+        from ganlift.teachers import TEACHERS
+
+        named = getattr(TEACHERS.get(source), "recommended_recipe", None) if source in TEACHERS else None
+        rec = named if isinstance(named, str) else None
     if not rec and hasattr(teacher, "reference"):
         try:
             rec = teacher.reference().get("recipe")
@@ -465,17 +487,20 @@ def recommended_recipe(teacher: Any) -> str:
     return "cats" if cat else "faces"
 
 
-def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+def parse_overrides(items: "list[str] | str | Mapping[str, Any] | None") -> dict[str, Any]:
     """Parse ``["train.steps=100", "distance.perceptual=ssim"]`` into an overrides dict.
 
     Values are read as TOML values (numbers, booleans, strings, arrays); anything that is
-    not valid TOML is taken as a plain string.
+    not valid TOML is taken as a plain string. A dict is returned as a copy, one string is
+    one item, None is no overrides.
 
     Raises:
         ValueError: an item without ``=``.
     """
+    if isinstance(items, Mapping):
+        return dict(items)
     out: dict[str, Any] = {}
-    for item in items or []:
+    for item in [items] if isinstance(items, str) else [str(i) for i in items or []]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"override {item!r} must look like section.key=value")
@@ -676,26 +701,10 @@ def _build_losses(table: Any, where: str) -> dict:
     return out
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+def _drop_none(value: Any) -> Any:
+    """``value`` without the None entries of its tables (TOML has no null)."""
     if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    if value is None:
-        return '""'
-    raise ValueError(f"cannot write {value!r} as TOML")
-
-
-def _dump_toml(data: Mapping) -> str:
-    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, Mapping)]
-    for key, table in data.items():
-        if isinstance(table, Mapping):
-            lines += ["", f"[{key}]"]
-            lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
-    return "\n".join(lines) + "\n"
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_drop_none(v) for v in value]
+    return value

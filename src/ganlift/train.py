@@ -19,6 +19,7 @@ the same, parameter for parameter, as an uninterrupted run.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -45,16 +46,14 @@ from ganlift.training.checkpoint import (
 )
 from ganlift.training.log import JsonlLog, TermWindow, format_terms
 from ganlift.training.signals import defer_interrupts, terminate_as_interrupt
+from ganlift.recipe import parse_overrides, recommended_recipe  # noqa: F401  (public here too)
 from ganlift.training.previews import save_preview
 from ganlift.utils.io import is_temporary, remove_stale_temporaries, write_json
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
+logger = logging.getLogger("ganlift")
 _PREVIEW_STREAM = 0x5EED  # seed stream of the fixed preview codes (independent of rank streams)
 _RANK_STREAM = 1
-
-# Built-in teachers whose recommended recipe is not the default "faces".
-_RECOMMENDED = {"synthetic-faces": "synthetic", "synthetic-cats": "synthetic-cats"}
-DEFAULT_RECIPE = "faces"
 
 
 @dataclass
@@ -312,8 +311,7 @@ def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progre
         # No collectives here (other ranks may be gone): other ranks' streams are re-derived.
         save([capture_rng(sampler)])
         if writer:
-            print(f"\ninterrupted at step {step}; checkpoint saved to {out_dir / CHECKPOINT}",
-                  file=sys.stderr)
+            logger.warning("interrupted at step %d; checkpoint saved to %s", step, out_dir / CHECKPOINT)
         raise
     finally:
         bar.close()
@@ -389,43 +387,6 @@ def _plain(value: Any) -> Any:
 
 # --------------------------------------------------------------------------------------------
 # lift(): teacher + recipe -> trained, saved, evaluated lifter
-
-
-def recommended_recipe(teacher: Teacher, source: Any = None) -> str:
-    """The recipe a teacher is best lifted with.
-
-    The registered factory or zoo entry a teacher was loaded from may name it with a
-    ``recommended_recipe`` attribute; otherwise :func:`ganlift.recipe.recommended_recipe`
-    decides (the teacher's own attribute or reference, then its name: synthetic teachers get
-    their CPU-sized recipes, cats ``cats``, everything else ``faces``).
-    """
-    from ganlift.recipe import recommended_recipe as from_teacher
-
-    if getattr(teacher, "recommended_recipe", None) is None and isinstance(source, str):
-        from ganlift.teachers import TEACHERS
-
-        entry = TEACHERS.get(source) if source in TEACHERS else None
-        name = getattr(entry, "recommended_recipe", None)
-        if isinstance(name, str) and name:
-            return name
-    return from_teacher(teacher)
-
-
-def parse_overrides(items: Any) -> dict[str, Any]:
-    """``["train.steps=100", ...]`` (or a dict, returned as is) -> ``{key: value}``.
-
-    Values are read as TOML values where they parse (see :func:`ganlift.recipe.parse_overrides`).
-
-    Raises:
-        ValueError: an item without ``=``.
-    """
-    if items is None:
-        return {}
-    if isinstance(items, Mapping):
-        return dict(items)
-    from ganlift.recipe import parse_overrides as parse
-
-    return parse([items] if isinstance(items, str) else [str(i) for i in items])
 
 
 def _load_recipe(recipe: Any, overrides: Mapping[str, Any]):
@@ -590,7 +551,7 @@ def lift(
             own files) is refused before anything is written.
         progress: show a progress bar with the loss terms.
         evaluate: for teachers with ground truth, run ``ganlift.eval.evaluate`` at the end,
-            print the table and write ``metrics.json``.
+            write ``metrics.json`` and log the table (logger ``"ganlift"``, level INFO).
         eval_samples: held-out codes for the evaluation.
         eval_seed: seed of the held-out codes (None = the evaluation's default).
         teacher_options: passed to ``ganlift.load_teacher`` (e.g. ``resolution=64``).
@@ -664,7 +625,7 @@ def lift(
 
 
 def _evaluate(lifter, teacher, out: Path | None, n: int, seed: int | None) -> dict:
-    """Score the lifter against the teacher's ground truth; write metrics.json, print the table."""
+    """Score the lifter against the teacher's ground truth; write metrics.json, log the table."""
     from ganlift.eval import evaluate, format_metrics
 
     options = {"n": n} if seed is None else {"n": n, "seed": seed}
@@ -672,8 +633,8 @@ def _evaluate(lifter, teacher, out: Path | None, n: int, seed: int | None) -> di
     if out is not None:
         write_json(out / "metrics.json", _plain(metrics))
         if (out / "config.json").is_file() and callable(getattr(lifter, "save_pretrained", None)):
-            from ganlift.hub import write_card
+            from ganlift.card import write_card
 
             write_card(out)  # the model card now shows the metrics
-    print(format_metrics(metrics))
+    logger.info("evaluation against the teacher's ground truth (%d held-out codes):\n%s", n, format_metrics(metrics))
     return metrics

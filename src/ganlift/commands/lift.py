@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import time
 from pathlib import Path
 
 HELP = "train a 3D lifter for a teacher (resumes from OUT/checkpoints/last.pt when present)"
@@ -51,8 +53,17 @@ def default_out(teacher: str) -> Path:
     return Path("runs") / (name or "lift")
 
 
+def _print_metrics(path: Path, since: float) -> None:
+    """The evaluation table, when this run wrote ``metrics.json`` (teachers with ground truth)."""
+    if path.is_file() and path.stat().st_mtime >= since - 1:
+        from ganlift.eval import format_metrics
+
+        print(format_metrics(json.loads(path.read_text(encoding="utf-8"))))
+
+
 def run(args: argparse.Namespace) -> int:
-    from ganlift.train import lift, parse_overrides
+    from ganlift.recipe import parse_overrides
+    from ganlift.train import lift
 
     if args.steps is not None and args.steps < 0:
         raise ValueError(f"--steps must be >= 0, got {args.steps}")
@@ -66,11 +77,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--teacher-option {bad!r} must look like key=value "
                          "(e.g. resolution=128)") from None
     out = Path(args.out) if args.out else default_out(args.teacher)
+    started = time.time()
     lift(args.teacher, recipe=args.recipe, steps=args.steps, out=out, device=args.device,
          seed=args.seed, overrides=overrides, resume=args.resume, overwrite=args.overwrite,
          progress=not args.quiet,
          evaluate=args.evaluate, eval_samples=args.eval_samples,
          teacher_options=teacher_options)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 wrote it
+        _print_metrics(out / "metrics.json", since=started)
         print(f"lifter saved to {out}")
     return 0

@@ -2,7 +2,11 @@
 
 Every per-sample function returns a (B,) tensor and gives NaN for a sample with no valid
 pixel (an empty mask); :func:`ganlift.eval.evaluate` counts and reports those instead of
-averaging them in.
+averaging them in. (The training losses average over the whole batch and give 0 for an empty
+mask instead: :func:`ganlift.losses.perceptual.masked_mean`.)
+
+SSIM is ``kornia.metrics.ssim`` (11-tap Gaussian window, sigma 1.5, reflect padding at the
+image border).
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ def _check_maps(arg_a: str, a: Tensor, arg_b: str, b: Tensor, mask: Tensor | Non
         raise ValueError(f"mask must have shape ({a.shape[0]}, 1, {a.shape[2]}, {a.shape[3]}), got {tuple(mask.shape)}")
 
 
-def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``values`` (B, C, H, W) over the pixels where ``mask`` (B, 1, H, W) > 0.5.
+def masked_mean_per_sample(values: Tensor, mask: Tensor) -> Tensor:
+    """Per-sample mean of ``values`` (B, C, H, W) over the pixels where ``mask`` (B, 1, H, W) > 0.5.
 
     Returns:
         (B,) means over pixels and channels; NaN where the mask is empty.
@@ -79,7 +83,7 @@ def normal_error(pred: Tensor, true: Tensor, mask: Tensor) -> Tensor:
     """Mean angle in degrees between unit normal maps (B, 3, H, W) over ``mask``. Returns (B,)."""
     _check_maps("pred", pred, "true", true, mask)
     cos = F.cosine_similarity(pred, true, dim=1, eps=1e-8).clamp(-1.0, 1.0)[:, None]
-    return masked_mean(torch.rad2deg(torch.acos(cos)), mask)
+    return masked_mean_per_sample(torch.rad2deg(torch.acos(cos)), mask)
 
 
 def angle_errors(pred_view: Tensor, true_view: Tensor) -> dict[str, float]:
@@ -113,58 +117,38 @@ def angle_errors(pred_view: Tensor, true_view: Tensor) -> dict[str, float]:
 def masked_l1(pred: Tensor, true: Tensor, mask: Tensor) -> Tensor:
     """Mean absolute difference over ``mask`` (and channels). (B, C, H, W) -> (B,)."""
     _check_maps("pred", pred, "true", true, mask)
-    return masked_mean((pred - true).abs(), mask)
+    return masked_mean_per_sample((pred - true).abs(), mask)
 
 
-def _gaussian_window(size: int, sigma: float, like: Tensor) -> Tensor:
-    t = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
-    g = torch.exp(-0.5 * (t / sigma) ** 2)
-    return g / g.sum()
-
-
-def ssim_map(a: Tensor, b: Tensor, window: int = 11, sigma: float = 1.5, data_range: float = 1.0) -> Tensor:
-    """Per-pixel SSIM (Gaussian window, replicate padding), averaged over channels.
+def ssim_map(a: Tensor, b: Tensor, window: int = 11, data_range: float = 1.0) -> Tensor:
+    """Per-pixel SSIM (``kornia.metrics.ssim``: Gaussian window of sigma 1.5, reflect padding),
+    averaged over channels.
 
     Args:
-        a, b: (B, C, H, W) images with values spanning ``data_range``.
+        a, b: (B, C, H, W) images with values spanning ``data_range``; H and W > window // 2.
         window: odd window size.
-        sigma: Gaussian window std in pixels.
         data_range: value range (1 for [0, 1] images).
 
     Returns:
         (B, 1, H, W) SSIM in [-1, 1] (1 where the images agree).
     """
+    import kornia
+
     _check_maps("a", a, "b", b, None)
     if window % 2 != 1:
         raise ValueError(f"window must be odd, got {window}")
-    c = a.shape[1]
-    g = _gaussian_window(window, sigma, a)
-    kx = g.view(1, 1, 1, -1).expand(c, 1, 1, -1)
-    ky = g.view(1, 1, -1, 1).expand(c, 1, -1, 1)
-    r = window // 2
-
-    def filt(x: Tensor) -> Tensor:
-        x = F.pad(x, (r, r, r, r), mode="replicate")
-        return F.conv2d(F.conv2d(x, kx, groups=c), ky, groups=c)
-
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mu_a, mu_b = filt(a), filt(b)
-    var_a = filt(a * a) - mu_a**2
-    var_b = filt(b * b) - mu_b**2
-    cov = filt(a * b) - mu_a * mu_b
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-    return s.mean(dim=1, keepdim=True)
+    return kornia.metrics.ssim(a, b, window, max_val=float(data_range), eps=0.0).mean(dim=1, keepdim=True)
 
 
 def masked_ssim(pred: Tensor, true: Tensor, mask: Tensor, **options) -> Tensor:
     """SSIM map (see :func:`ssim_map`) averaged over ``mask``. (B, C, H, W) -> (B,)."""
     _check_maps("pred", pred, "true", true, mask)
-    return masked_mean(ssim_map(pred, true, **options), mask)
+    return masked_mean_per_sample(ssim_map(pred, true, **options), mask)
 
 
 __all__ = [
     "ANGLES",
-    "masked_mean",
+    "masked_mean_per_sample",
     "depth_error",
     "normal_error",
     "angle_errors",

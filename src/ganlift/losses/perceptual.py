@@ -1,7 +1,9 @@
 """Perceptual image distances: timm VGG16 features (paper) and a structural SSIM alternative.
 
 Both take images in [0, 1] and an optional (B, 1, H, W) mask, and average over ``scales``
-image scales (x1, x1/2, x1/4 in the paper).
+image scales (x1, x1/2, x1/4 in the paper). Masked averages here are over the whole batch and
+0 for an empty mask (:func:`masked_mean`); the evaluation's are per sample and NaN for an
+empty mask (:func:`ganlift.eval.metrics.masked_mean_per_sample`).
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ MISSING_VGG_HELP = (
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean of (B, C, H, W) ``values`` over pixels where ``mask`` (B, 1, H, W) is on.
+    """Mask-weighted mean of (B, C, H, W) ``values`` over the whole batch: a scalar loss.
 
-    Returns 0 (not NaN) when the mask is empty.
+    ``mask`` (B, 1, H', W') weighs each pixel (soft masks allowed) and is average-pooled to
+    the values' size when it differs (feature maps). Returns 0 (not NaN) when the mask is
+    empty, so a term with nothing to compare adds nothing to the loss.
     """
     if mask is None:
         return values.mean()
@@ -142,39 +146,27 @@ class VGGPerceptual(nn.Module):
 
 
 class SSIMDistance(nn.Module):
-    """Structural distance ``(1 - SSIM) / 2`` per pixel (Gaussian window), masked, averaged
-    over ``scales`` image scales. Needs no weights: the perceptual term for CPU-sized runs.
+    """Structural distance ``(1 - SSIM) / 2`` per pixel, masked, averaged over ``scales``
+    image scales. Needs no weights: the perceptual term for CPU-sized runs.
+
+    The per-pixel map is ``kornia.losses.ssim_loss`` (Gaussian window of sigma 1.5, reflect
+    padding at the image border).
 
     Args:
         scales: number of image scales.
         window: Gaussian window size (odd).
-        sigma: Gaussian sigma.
     """
 
-    def __init__(self, scales: int = 3, window: int = 7, sigma: float = 1.5) -> None:
+    def __init__(self, scales: int = 3, window: int = 7) -> None:
         super().__init__()
         self.scales = int(scales)
         self.window = int(window)
-        r = torch.arange(window, dtype=torch.float32) - (window - 1) / 2
-        g = torch.exp(-(r**2) / (2 * sigma**2))
-        self.register_buffer("kernel", (g / g.sum()).view(1, 1, 1, -1), persistent=False)
-
-    def _blur(self, x: torch.Tensor) -> torch.Tensor:
-        # separable Gaussian: a row pass and a column pass, all channels at once
-        c, pad = x.shape[1], self.window // 2
-        k = self.kernel.to(x).expand(c, 1, 1, -1)
-        x = F.conv2d(F.pad(x, (pad, pad, 0, 0), mode="replicate"), k, groups=c)
-        return F.conv2d(F.pad(x, (0, 0, pad, pad), mode="replicate"), k.transpose(2, 3), groups=c)
 
     def dssim(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Per-pixel (B, 3, H, W) ``(1 - SSIM) / 2`` of images in [0, 1]."""
-        c1, c2 = 0.01**2, 0.03**2
-        mu_a, mu_b, aa, bb, ab = self._blur(torch.cat([a, b, a * a, b * b, a * b], dim=1)).chunk(5, dim=1)
-        var_a = aa - mu_a**2
-        var_b = bb - mu_b**2
-        cov = ab - mu_a * mu_b
-        ssim = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-        return ((1 - ssim) / 2).clamp(0, 1)
+        """Per-pixel (B, 3, H, W) ``(1 - SSIM) / 2`` of images in [0, 1], clamped to [0, 1]."""
+        import kornia
+
+        return kornia.losses.ssim_loss(a, b, self.window, max_val=1.0, eps=0.0, reduction="none")
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 3, H, W) images in [0, 1] (+ mask (B, 1, H, W)) -> scalar."""

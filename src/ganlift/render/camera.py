@@ -31,13 +31,6 @@ def focal_length(size: int, fov: float) -> float:
     return (size - 1) / 2.0 / math.tan(math.radians(fov) / 2.0)
 
 
-def intrinsics(size: int, fov: float, device=None, dtype=torch.float32) -> torch.Tensor:
-    """The 3x3 intrinsic matrix K for a square image. Returns (3, 3)."""
-    f = focal_length(size, fov)
-    c = (size - 1) / 2.0
-    return torch.tensor([[f, 0.0, c], [0.0, f, c], [0.0, 0.0, 1.0]], device=device, dtype=dtype)
-
-
 def pixel_grid(size: int, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
     """Pixel-centre coordinates ``(u, v)``, each (size, size), ``u`` along columns."""
     r = torch.arange(size, device=device, dtype=dtype)
@@ -119,11 +112,6 @@ def apply_view(points: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
     pivot = torch.tensor(PIVOT, device=points.device, dtype=points.dtype)
     moved = (p - pivot) @ rot.transpose(1, 2) + pivot + view[:, None, 3:6]
     return moved.reshape(shape)
-
-
-def identity_view(batch: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """The identity view (no rotation, no translation). Returns (batch, 6)."""
-    return torch.zeros(batch, 6, device=device, dtype=dtype)
 
 
 def mirror_view(view: torch.Tensor) -> torch.Tensor:
