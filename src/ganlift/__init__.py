@@ -5,6 +5,7 @@ Public API::
     import ganlift
     lifter = ganlift.lift(teacher="synthetic-faces")           # train a lifter
     teacher = ganlift.load_teacher("path/to/stylegan2.pt")     # any StyleGAN2 checkpoint
+    codes = ganlift.invert(teacher, "photo.png").codes          # GAN inversion of a photo
     lifter = ganlift.Lifter.from_pretrained("runs/demo")
 """
 
@@ -32,6 +33,10 @@ _BUILTINS = (
 for _name in _BUILTINS:
     importlib.import_module(_name)
 
+# Eager, so that ``ganlift.invert`` is the function even after ``import ganlift.invert``
+# (a submodule import would otherwise shadow a lazy name of the same spelling).
+from ganlift.invert import invert  # noqa: E402
+
 _LAZY = {
     "lift": ("ganlift.train", "lift"),
     "Lifter": ("ganlift.lifter", "Lifter"),
@@ -58,6 +63,7 @@ __all__ = [
     "Recipe",
     "load_recipe",
     "evaluate",
+    "invert",
     "teachers",
     "render",
     "priors",

@@ -11,6 +11,8 @@ Example:
     >>> export.to_obj(lifter, "posed.obj", seed=3, posed=True, yaw=30)
     >>> export.turntable(lifter, "spin.gif", seed=3, frames=36)
     >>> export.figure_grid(lifter, "grid.png", n=4)
+    >>> export.interpolation_figure(lifter, "fig5.png", a=3, b=7)   # paper figure 5
+    >>> export.style_transfer_figure(lifter, "fig9.png")            # paper figure 9
 """
 
 from ganlift.export.figures import depth_to_rgb, labelled_grid, normal_to_rgb
@@ -24,6 +26,13 @@ from ganlift.export.lifted import (
     to_obj,
     to_ply,
     turntable,
+)
+from ganlift.export.paper_figures import (
+    interpolation_animation,
+    interpolation_figure,
+    reconstruction_figure,
+    style_transfer_figure,
+    tile_grid,
 )
 from ganlift.export.mesh import (
     Mesh,
@@ -53,6 +62,11 @@ __all__ = [
     "turntable",
     "relight_sweep",
     "figure_grid",
+    "interpolation_figure",
+    "interpolation_animation",
+    "style_transfer_figure",
+    "reconstruction_figure",
+    "tile_grid",
     "labelled_grid",
     "normal_to_rgb",
     "depth_to_rgb",

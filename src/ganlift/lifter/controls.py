@@ -364,6 +364,27 @@ class ControlsMixin:
         t = torch.linspace(0, 1, steps, device=ends[0].device)[:, None]
         return self.render(ends[0] + t * (ends[1] - ends[0]), **controls)
 
+    def reconstruct(self, image: Any, **options: Any) -> Any:
+        """Lift a photograph: invert it into W with :func:`ganlift.invert`, then render it.
+
+        Example:
+            >>> out = lifter.reconstruct("photo.png", yaw=30)     # a LiftedSample, like sample()
+            >>> again = lifter.render(out.w, yaw=-30, light=(40, 20))   # out.w: the fitted code
+
+        Args:
+            image: a path, PIL image, array or tensor, or a list of them (cropped like the
+                teacher's images).
+            **options: ``steps``, ``restarts``, ``seed``, ``fit``, ``progress``,
+                ``return_inversion``, ``invert_options`` and the controls of :meth:`render`;
+                see :func:`ganlift.lifter.reconstruct.reconstruct`.
+
+        Returns:
+            :class:`LiftedSample` (or ``(sample, inversion)`` with ``return_inversion=True``).
+        """
+        from ganlift.lifter.reconstruct import reconstruct
+
+        return reconstruct(self, image, **options)
+
     # -- building blocks -------------------------------------------------------------------
     def trained_ranges(self) -> dict[str, float]:
         """Half-widths (degrees) of the poses the recipe trained on: yaw, pitch, roll.
