@@ -24,7 +24,7 @@ from ganlift.lifter.networks import (
 )
 from ganlift.losses import LossSet
 from ganlift.losses.distance import ImageDistance
-from ganlift.losses.terms import Cycle, Flip, PerturbA, PerturbB, Reconstruction
+from ganlift.losses.terms import Cycle, Flip, PerturbationB, PerturbationA, Reconstruction
 from ganlift.recipe import load_recipe
 from ganlift.render.shading import flip_maps
 
@@ -53,7 +53,7 @@ def syn_lifter():
     torch.manual_seed(0)
     teacher = ganlift.load_teacher("synthetic-faces", resolution=32)
     # every paper term on (the synthetic recipe leaves the perturbation terms off)
-    terms = {"losses.perturb_a": 2.0, "losses.perturb_b": 2.0, "losses.cycle": 4.0, "losses.prior": 0.5}
+    terms = {"losses.perturbation_b": 2.0, "losses.perturbation_a": 2.0, "losses.cycle": 4.0, "losses.prior": 0.5}
     return Lifter(teacher, load_recipe("synthetic", {**TINY, **terms, "lifter.resolution": 32}))
 
 
@@ -89,6 +89,32 @@ def test_view_light_decoders_and_manipulation():
     assert not torch.equal(StyleManipulation(12, 16, mode="mlp")(w, light, view), w)
     with pytest.raises(ValueError, match="mode must be one of"):
         StyleManipulation(12, 16, mode="other")
+
+
+def test_delta_manipulation_edits_the_neutral_code_in_a_fixed_subspace():
+    torch.manual_seed(0)
+    w = torch.randn(5, 12)
+    own_l = torch.rand(5, 4) * 2 - 1
+    light0 = torch.cat([own_l[:, :2], torch.zeros(5, 2)], dim=1)
+    view0 = torch.zeros(5, 6)
+    m = StyleManipulation(12, 16, mode="delta", rank=3)
+    new_v, new_l = torch.rand(5, 6) * 2 - 1, torch.rand(5, 4) * 2 - 1
+    assert torch.equal(m(w, new_l, new_v, own_l), torch.zeros_like(w))  # starts at the mean code
+    with torch.no_grad():
+        for p in (m.out.net[-1].weight, m.edit.net[-1].weight, m.skip.weight):
+            p.normal_()
+    w0 = m(w, light0, view0, own_l)  # the neutral code: no edit at the neutral request
+    assert torch.allclose(w0, m.skip(w) + m.out(m._hidden(w, light0, view0)), atol=1e-6)
+    edit = (m(w, new_l, new_v, own_l) - w0).detach()
+    assert edit.abs().sum() > 0
+    # every edit lies in the span of the (12, 3) basis, whatever w and the request
+    basis = m.basis.detach()
+    inside = basis @ torch.linalg.lstsq(basis, edit.T).solution
+    assert torch.allclose(inside.T, edit, atol=1e-5)
+    with pytest.raises(ValueError, match="needs the light of w itself"):
+        m(w, new_l, new_v)
+    with pytest.raises(ValueError, match="rank must be in"):
+        StyleManipulation(12, 16, mode="delta", rank=13)
 
 
 def test_depth_range_border_and_transform_map():
@@ -196,7 +222,7 @@ def test_compute_losses_full_step(syn_lifter):
     w = lifter.sample_w(4, seed=0)
     total, terms = lifter.compute_losses(w, torch.Generator().manual_seed(0))
     assert set(terms) == set(lifter.recipe.enabled_losses())
-    assert set(terms) == {"reconstruction", "flip", "perturb_a", "perturb_b", "cycle", "prior", "albedo_rank"}
+    assert set(terms) == {"reconstruction", "flip", "perturbation_b", "perturbation_a", "cycle", "prior", "albedo_rank"}
     assert torch.isfinite(total) and total.requires_grad
     assert all(not v.requires_grad and torch.isfinite(v) for v in terms.values())
     manual = sum(lifter.loss_set.weights[k] * v for k, v in terms.items())
@@ -225,17 +251,17 @@ def _moved(grads, prefix):
     return any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith(prefix))
 
 
-def test_perturbation_b_updates_only_the_manipulation_network(syn_lifter):
+def test_perturbation_a_updates_only_the_manipulation_network(syn_lifter):
     d = ImageDistance(perceptual=None)
-    grads = _grads_after(syn_lifter, {"perturb_b": PerturbB(d)}, syn_lifter.sample_w(4, seed=2))
+    grads = _grads_after(syn_lifter, {"perturbation_a": PerturbationA(d)}, syn_lifter.sample_w(4, seed=2))
     assert _moved(grads, "manipulation.")
     others = {n: g for n, g in grads.items() if not n.startswith("manipulation.")}
     assert others and all(g is None or g.abs().sum() == 0 for g in others.values())
 
 
-def test_perturbation_a_trains_the_3d_components(syn_lifter):
+def test_perturbation_b_trains_the_3d_components(syn_lifter):
     d = ImageDistance(perceptual=None)
-    grads = _grads_after(syn_lifter, {"perturb_a": PerturbA(d)}, syn_lifter.sample_w(4, seed=2))
+    grads = _grads_after(syn_lifter, {"perturbation_b": PerturbationB(d)}, syn_lifter.sample_w(4, seed=2))
     for prefix in ("shape_decoder.", "view_decoder.", "light_decoder."):
         assert _moved(grads, prefix), prefix
     # the decoders read a detached w' here: (a) reaches M only through the canonical maps

@@ -19,7 +19,7 @@ from ganlift.losses.perceptual import (
     masked_mean,
     vgg16_features,
 )
-from ganlift.losses.terms import AlbedoRank, Cycle, Flip, PerturbA, PerturbB, Prior, Reconstruction
+from ganlift.losses.terms import AlbedoRank, Cycle, Flip, PerturbationB, PerturbationA, Prior, Reconstruction
 from ganlift.recipe import load_recipe
 
 
@@ -31,7 +31,7 @@ def rendered(image, mask=None):
 
 def test_registry_holds_every_paper_term():
     assert set(LOSSES.names()) >= {
-        "reconstruction", "flip", "perturb_a", "perturb_b", "cycle", "prior", "identity", "albedo_rank"
+        "reconstruction", "flip", "perturbation_b", "perturbation_a", "cycle", "prior", "identity", "albedo_rank"
     }
 
 
@@ -152,11 +152,11 @@ def test_perturbation_terms_route_gradients():
     teacher_p = torch.rand(2, 3, 8, 8, requires_grad=True)
     render_p = torch.rand(2, 3, 8, 8, requires_grad=True)
     re_render = torch.rand(2, 3, 8, 8, requires_grad=True)
-    ctx = LossContext(teacher_perturbed=teacher_p, perturbed=rendered(render_p), re_rendered=rendered(re_render))
-    PerturbB(d)(ctx).backward()  # G(w') follows the stopped render
+    ctx = LossContext(teacher_perturbed=teacher_p, perturbed_target=rendered(render_p), re_rendered=rendered(re_render))
+    PerturbationA(d)(ctx).backward()  # G(w') follows the stopped render
     assert teacher_p.grad.abs().sum() > 0 and render_p.grad is None and re_render.grad is None
     teacher_p.grad = None
-    PerturbA(d)(ctx).backward()  # the re-estimated render follows the stopped G(w')
+    PerturbationB(d)(ctx).backward()  # the re-estimated render follows the stopped G(w')
     assert re_render.grad.abs().sum() > 0 and teacher_p.grad is None and render_p.grad is None
 
 
@@ -272,10 +272,10 @@ def test_lossset_weighted_total_named_terms_and_nan():
 def test_lossset_from_recipe_builds_only_enabled_terms():
     cats = load_recipe("cats", {"distance.perceptual": "ssim"})
     ls = LossSet.from_recipe(cats)
-    assert set(ls.terms) == {"reconstruction", "flip", "perturb_a", "perturb_b", "cycle", "prior", "albedo_rank"}
+    assert set(ls.terms) == {"reconstruction", "flip", "perturbation_b", "perturbation_a", "cycle", "prior", "albedo_rank"}
     assert ls.weights["flip"] == 4.0 and ls.weights["prior"] == 0.1
     # the image terms share one distance (one perceptual network)
-    assert ls.terms["reconstruction"].distance is ls.terms["perturb_b"].distance
+    assert ls.terms["reconstruction"].distance is ls.terms["perturbation_a"].distance
     assert set(LossSet.from_recipe(load_recipe("synthetic")).terms) == {"reconstruction", "flip", "albedo_rank"}
     assert set(LossSet.from_recipe(load_recipe(cats, {"flip": 0})).terms) == set(ls.terms) - {"flip"}
     # identity switched on without weights: the error says how to fix it
@@ -299,7 +299,7 @@ def test_custom_registered_term_in_a_recipe():
     recipe = load_recipe("synthetic", {"losses": {"_test_const": {"weight": 2.0, "value": 3.0}}})
     ls = LossSet.from_recipe(recipe)
     assert ls.terms["_test_const"](None) == 3.0 and ls.weights["_test_const"] == 2.0
-    with pytest.raises(ValueError, match="allowed keys: weight, value"):
+    with pytest.raises(ValueError, match="allowed keys: weight, start, ramp, value"):
         load_recipe("synthetic", {"losses": {"_test_const": {"valeu": 3.0}}})
 
 

@@ -33,7 +33,7 @@ def test_faces_follows_the_paper():
     assert r.distance.perceptual == "vgg16" and r.distance.scales == 3
     weights = {k: v["weight"] for k, v in r.enabled_losses().items()}
     assert weights == {
-        "reconstruction": 5.0, "flip": 4.0, "perturb_a": 2.0, "perturb_b": 2.0,
+        "reconstruction": 5.0, "flip": 4.0, "perturbation_b": 2.0, "perturbation_a": 2.0,
         "cycle": 4.0, "prior": 0.5, "identity": 1.0, "albedo_rank": 0.01,
     }
     assert r.losses["identity"]["yaw_range"] == 25.0

@@ -68,7 +68,7 @@ class FakeLifter(nn.Module):
         depth = 1 + 0.1 * torch.tanh(out[:, 48:]).view(-1, 1, 4, 4)
         return SimpleNamespace(image=image, depth=depth, albedo=(image + 1) / 2)
 
-    def compute_losses(self, w, generator):
+    def compute_losses(self, w, generator, step=None):
         self.calls += 1
         self.seen_w.append(w.detach().clone())
         jitter = torch.rand(w.shape[0], 1, generator=generator, device=generator.device)
@@ -203,7 +203,7 @@ def test_resume_flags(tmp_path):
 def test_nan_loss_raises_and_updates_nothing():
     lifter, teacher = _make()
     before = {k: v.clone() for k, v in lifter.state_dict().items()}
-    lifter.compute_losses = lambda w, g: (torch.tensor(float("nan"), requires_grad=True) +
+    lifter.compute_losses = lambda w, g, step=None: (torch.tensor(float("nan"), requires_grad=True) +
                                           0 * lifter.net[0].weight.sum(), {})
     with pytest.raises(RuntimeError, match="non-finite loss or gradient at step 1"):
         train(lifter, teacher, _settings(2), device="cpu", progress=False)

@@ -87,11 +87,17 @@ class LifterSection:
         decoder_width: channels of the shape/transform decoders at 4x4 (paper: 512); halved
             at every doubling of the resolution down to ``decoder_min_width`` (paper: 16).
         decoder_min_width: smallest decoder width.
-        manipulation: form of M's output: ``"linear"`` (a zero-initialised linear skip plus
-            the MLP: M starts at the mean code, a frontal and neutrally lit average, so the
-            symmetric solution is where training starts), ``"residual"`` (``w + MLP``, starts
-            as the identity) or ``"mlp"`` (the paper's plain MLP).
+        manipulation: form of M's output (see ``ganlift.lifter.networks.StyleManipulation``):
+            ``"delta"`` (``w + B (h(w, L', V') - h(w, L, V))``: a rank-limited edit that is zero
+            when w's own view and light are asked for), ``"linear"`` (a zero-initialised
+            linear skip plus the MLP: starts at the mean code), ``"residual"`` (``w + MLP``)
+            or ``"mlp"`` (the paper's plain MLP).
+        manipulation_rank: size of the edit subspace of the ``"delta"`` form.
         depth_range: canonical depth range (paper: 0.9 .. 1.1).
+        depth_mode: ``"range"`` (the paper: tanh of the logits mapped to ``depth_range``) or
+            ``"relief"`` (a height field in front of the ``border_depth`` plane, from
+            ``depth_range[0]`` to ``border_depth``; rules out the hollow twin of a convex
+            object, see ``ganlift.lifter.networks.depth_from_logits``).
         depth_center: subtract each depth map's mean logit before the tanh (official code).
             It ties the background depth to the object's area and relief; off, the decoder
             places both freely.
@@ -119,8 +125,10 @@ class LifterSection:
     mlp_layers: int = 4
     decoder_width: int = 512
     decoder_min_width: int = 16
-    manipulation: str = "linear"
+    manipulation: str = "delta"
+    manipulation_rank: int = 16
     depth_range: list = field(default_factory=lambda: [0.9, 1.1])
+    depth_mode: str = "range"
     depth_center: bool = True
     depth_prior: float = 0.0
     depth_prior_width: float = 0.3
@@ -296,10 +304,17 @@ class Recipe:
         for key in ("mlp_layers", "decoder_width", "decoder_min_width"):
             if getattr(lf, key) < 1:
                 raise ValueError(f"{source}: lifter.{key} must be >= 1")
-        if lf.manipulation not in ("linear", "residual", "mlp"):
+        if lf.manipulation not in ("delta", "linear", "residual", "mlp"):
             raise ValueError(
-                f"{source}: lifter.manipulation must be 'linear', 'residual' or 'mlp', got {lf.manipulation!r}"
+                f"{source}: lifter.manipulation must be 'delta', 'linear', 'residual' or 'mlp', "
+                f"got {lf.manipulation!r}"
             )
+        if lf.depth_mode not in ("range", "relief"):
+            raise ValueError(f"{source}: lifter.depth_mode must be 'range' or 'relief', got {lf.depth_mode!r}")
+        if lf.depth_mode == "relief" and not lf.depth_range[0] < lf.border_depth:
+            raise ValueError(f"{source}: lifter.depth_mode 'relief' needs depth_range[0] < border_depth")
+        if lf.manipulation_rank < 1:
+            raise ValueError(f"{source}: lifter.manipulation_rank must be >= 1, got {lf.manipulation_rank}")
         if lf.mlp_width < 0:
             raise ValueError(f"{source}: lifter.mlp_width must be >= 0 (0 = teacher w_dim)")
         if not 0 < lf.min_shading <= 1:
@@ -590,7 +605,7 @@ def _full_key(key: str) -> str:
     import ganlift.losses.terms  # noqa: F401  (registers the built-in terms)
     from ganlift.losses import LOSSES
 
-    if key in LOSSES:
+    if key in LOSSES or key in RENAMED_LOSSES:
         owners.append(f"losses.{key}")
     if len(owners) == 1:
         return owners[0]
@@ -678,20 +693,48 @@ def _loss_options(name: str, where: str) -> dict[str, Any]:
     return dict(options)
 
 
+# Keys before the perturbation terms were named after eq. 4 of the paper: the old
+# "perturb_a" was the paper's (b) and the old "perturb_b" its (a).
+RENAMED_LOSSES = {"perturb_a": "perturbation_b", "perturb_b": "perturbation_a"}
+# Every term's schedule (LossSet): off before ``start``, then its weight ramps up linearly
+# over ``ramp`` steps.
+SCHEDULE_KEYS = {"start": 0, "ramp": 0}
+
+
+def _renamed(table: Mapping, where: str) -> dict:
+    """``table`` with old loss names replaced by the new ones (a DeprecationWarning each);
+    an old key wins over the new one it maps to, since it was written on top of it."""
+    import warnings
+
+    out = dict(table)
+    for old, new in RENAMED_LOSSES.items():
+        if old in out:
+            warnings.warn(f"{where}: loss {old!r} is now called {new!r} (paper eq. 4); "
+                          "the old name will stop working in a later release", DeprecationWarning,
+                          stacklevel=3)
+            out[new] = out.pop(old)
+    return out
+
+
 def _build_losses(table: Any, where: str) -> dict:
     if not isinstance(table, Mapping):
         raise ValueError(f"{where} must be a table of loss terms")
     out = {}
-    for name, spec in table.items():
+    for name, spec in _renamed(table, where).items():
         here = f"{where} {name}"
         if isinstance(spec, (int, float)) and not isinstance(spec, bool):
             spec = {"weight": spec}
         if not isinstance(spec, Mapping):
             raise ValueError(f"{here} must be a weight or a table with 'weight', got {spec!r}")
         options = _loss_options(name, where)
-        allowed = ["weight", *options]
+        allowed = ["weight", *SCHEDULE_KEYS, *options]
         _check_keys(spec, allowed, here)
         entry = {"weight": _typed(spec.get("weight", 0.0), float, f"{here} weight")}
+        for key, default in SCHEDULE_KEYS.items():
+            value = _typed(spec.get(key, default), int, f"{here} {key}")
+            if value < 0:
+                raise ValueError(f"{here} {key} must be a step count >= 0, got {value}")
+            entry[key] = value
         for key, default in options.items():
             value = spec.get(key, default)
             entry[key] = value if default is None else _typed(value, type(default), f"{here} {key}")

@@ -265,7 +265,7 @@ def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progre
             mid_step = True
             w = draw(settings.batch_size, sampler)
             try:
-                total, terms = lifter.compute_losses(w, sampler)
+                total, terms = lifter.compute_losses(w, sampler, step=step)
             except FloatingPointError as err:  # the loss set's own NaN check
                 raise RuntimeError(f"at step {step + 1}: {err}; nothing was updated. Lower the "
                                    "learning rate or check the recipe's loss weights.") from err

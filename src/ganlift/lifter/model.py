@@ -155,11 +155,12 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         args = (self.w_dim, width, lf.mlp_layers)
         self.view_decoder = ViewDecoder(*args)
         self.light_decoder = LightDecoder(*args)
-        self.manipulation = StyleManipulation(*args, mode=lf.manipulation)
+        self.manipulation = StyleManipulation(*args, mode=lf.manipulation,
+                                              rank=min(int(lf.manipulation_rank), self.w_dim))
         dec = (self.resolution, lf.decoder_width, lf.decoder_min_width)
         self.shape_decoder = ShapeDecoder(*args, *dec, feature_channels=self.feature_channels,
                                           prior=depth_prior_logits(self.resolution, lf.depth_prior, lf.depth_prior_width,
-                                                                   lf.depth_range, lf.border_depth))
+                                                                   lf.depth_range, lf.border_depth, lf.depth_mode))
         self.transform_decoder = TransformDecoder(*args, *dec)
 
         object.__setattr__(
@@ -279,18 +280,31 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         """(B, w_dim) -> (w - mean) / std."""
         return (w - self.w_mean) / self.w_std
 
-    def manipulate(self, w: torch.Tensor, light: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
+    def manipulate(
+        self,
+        w: torch.Tensor,
+        light: torch.Tensor,
+        view: torch.Tensor,
+        own: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """M(w, light, view): the code of the same object under another view and light.
 
         Args:
             w: (B, w_dim); light: (B, 4) renderer lights; view: (B, 6) views.
+            own: ``(view, light)`` of w itself, (B, 6) and (B, 4), as the decoders read them
+                (the ``"delta"`` form of M takes its neutral light intensities from them);
+                None decodes them here.
 
         Returns:
             (B, w_dim) code in the teacher's W space.
         """
         lf = self.recipe.lifter
+        extra: tuple[torch.Tensor, ...] = ()
+        if self.manipulation.mode == "delta":  # the neutral light has w's own intensities
+            own_light = self.decode_view_light(w)[1] if own is None else own[1]
+            extra = (light_to_unit(own_light, lf.light_direction),)
         out = self.manipulation(
-            self.normalize_w(w), light_to_unit(light, lf.light_direction), view_to_unit(view, self.view_scale)
+            self.normalize_w(w), light_to_unit(light, lf.light_direction), view_to_unit(view, self.view_scale), *extra
         )
         return out * self.w_std + self.w_mean
 
@@ -333,29 +347,52 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         return w.to(self.w_mean)
 
     def decompose(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The 3D components of ``w`` without rendering.
+        """The 3D components of ``w`` without rendering (paper section 3.1).
 
         Returns:
             dict with view (B, 6), light (B, 4), w0 (B, w_dim), texture (B, 3, R, R) in [0, 1],
             depth (B, 1, R, R), transform (B, 1, R, R), albedo (B, 3, R, R) in [0, 1].
         """
         w = self._check_w(w)
-        lf = self.recipe.lifter
         view, light = self.decode_view_light(w)
-        light0 = frontal_light(light[:, 0], light[:, 1])  # neutral light: same intensities, frontal
-        w0 = self.manipulate(w, light0, torch.zeros_like(view))
+        w0 = self.neutral_code(w, view, light)
         texture, feats = self.teacher_image(w0, features=True)
+        return {"view": view, "light": light, "w0": w0, "texture": texture,
+                **self.canonical_maps(w0, texture, feats, light)}  # fmt: skip
+
+    def neutral_code(self, w: torch.Tensor, view: torch.Tensor, light: torch.Tensor) -> torch.Tensor:
+        """w0 = M(w, L0, V0): frontal light with the predicted intensities, identity view.
+
+        Args:
+            w: (B, w_dim); view: (B, 6) and light: (B, 4), the decoded view and light of w.
+        """
+        light0 = frontal_light(light[:, 0], light[:, 1])
+        return self.manipulate(w, light0, torch.zeros_like(view), own=(view, light))
+
+    def canonical_maps(
+        self, w0: torch.Tensor, texture: torch.Tensor, features: torch.Tensor, light: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Depth S = D_S(w0, features), T = D_T(w0) (eq. 1) and albedo A = G(w0) de-lit.
+
+        Args:
+            w0: (B, w_dim) neutral codes; texture: (B, 3, R, R) G(w0) in [0, 1];
+            features: (B, C, R, R) the teacher's last feature map of G(w0);
+            light: (B, 4) decoded lights (their intensities de-light the texture).
+
+        Returns:
+            dict with depth (B, 1, R, R), transform (B, 1, R, R), albedo (B, 3, R, R).
+        """
+        lf = self.recipe.lifter
         wn0 = self.normalize_w(w0)
-        depth = depth_from_logits(self.shape_decoder(wn0, feats), lf.depth_range, lf.border_depth, lf.border_columns,
-                                  lf.depth_center)
+        depth = depth_from_logits(self.shape_decoder(wn0, features), lf.depth_range, lf.border_depth,
+                                  lf.border_columns, lf.depth_center, lf.depth_mode)
         transform = transform_from_logits(
             self.transform_decoder(wn0), depth, lf.transform_threshold, lf.transform_blur, lf.transform_frame,
             lf.transform_bias,
         )
-        shading0 = lambert(normals_from_depth(depth, self.recipe.render.fov), light0)
+        shading0 = lambert(normals_from_depth(depth, self.recipe.render.fov), frontal_light(light[:, 0], light[:, 1]))
         albedo = delight(texture, shading0, lf.min_shading).clamp(0.0, 1.0)
-        return {"view": view, "light": light, "w0": w0, "texture": texture, "depth": depth,
-                "transform": transform, "albedo": albedo}  # fmt: skip
+        return {"depth": depth, "transform": transform, "albedo": albedo}
 
     def forward(self, w: torch.Tensor) -> LifterOutput:
         """Decompose ``w`` (B, w_dim) and render it in its predicted view and light."""
@@ -403,70 +440,129 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         light_p = light.detach()[perm] if pt.shuffle_light else light.detach()
         return view_p, light_p
 
-    def loss_context(self, w: torch.Tensor, generator: torch.Generator | None = None) -> LossContext:
-        """Everything the loss terms read for codes ``w`` (computed lazily, see LossContext)."""
+    def loss_context(
+        self,
+        w: torch.Tensor,
+        generator: torch.Generator | None = None,
+        needs: set[str] | None = None,
+    ) -> LossContext:
+        """Everything one training step computes for codes ``w`` (paper section 3.2), in order.
+
+        Only what ``needs`` names (the ``requires`` of the loss terms switched on at this
+        step, see :meth:`LossSet.requires`) is computed: before the perturbation terms start,
+        a step runs two teacher passes and two renders; with every term on, two teacher
+        passes (G(w0) and G(w') share one) and two renders (one batched call with gradient,
+        one target without).
+
+        1. G(w), the target of eqs. 2 and the flip term, under no_grad.
+        2. V = D_V(w), L = D_L(w); w0 = M(w, L0, V0) (section 3.1).
+        3. Perturbation (section 3.2.2): V' (rotations from the recipe's ranges, translations
+           kept), L' (the batch's lights shuffled), w' = M(w, L', V').
+        4. One teacher pass with gradient for [w0, w']: the texture G(w0) (with the feature map
+           for D_S) and G(w'), whose gradient reaches M (eq. 4 (a)).
+        5. S, T, A from w0 (eq. 1, de-lighting).
+        6. One batched render with gradient of what the terms compare: R(A,S,T,V,L) (eq. 2),
+           the flipped maps with the same V, L (flip), R(A,S,T,D_V(sg w'),D_L(sg w')) (eq. 4
+           (b); decoders trained, M not), R(A,S,T,V',L') (eq. 6, identity only).
+        7. Without gradient: R(A,S,T,V',L'), the target of eq. 4 (a).
+        8. The frozen decoders on w' (eq. 5, gradient into M only).
+
+        Args:
+            w: (B, w_dim) training codes.
+            generator: random stream of the perturbations.
+            needs: context entries to compute; None = what the lifter's loss set reads with
+                every term on.
+
+        Returns:
+            A :class:`~ganlift.losses.base.LossContext` (see its docstring for the entries).
+        """
         w = self._check_w(w)
-        render = self.renderer.render
-        with torch.no_grad():
-            target = self.teacher_image(w)
-        p = self.decompose(w)
-        albedo, depth, transform, view, light = (p[k] for k in ("albedo", "depth", "transform", "view", "light"))
-        view_p, light_p = self.perturbation(view, light, generator)
+        needs = self.loss_set.requires() if needs is None else set(needs)
+        B = w.shape[0]
+        ctx: dict[str, Any] = {"w": w, "view_scale": self.view_scale, "light_scale": self.light_scale,
+                               "prior_penalty": self._prior_penalty}
+        with torch.no_grad():  # 1
+            ctx["target"] = self.teacher_image(w)
+        view, light = self.decode_view_light(w)  # 2
+        w0 = self.neutral_code(w, view, light)
+        codes = [w0]
+        if needs & _PERTURBED:  # 3
+            view_p, light_p = self.perturbation(view, light, generator)
+            w_p = self.manipulate(w, light_p, view_p, own=(view, light))
+            ctx.update(view_perturb=view_p, light_perturb=light_p, w_perturb=w_p)
+            if "teacher_perturbed" in needs:
+                codes.append(w_p)
+        images, feats = self.teacher_image(torch.cat(codes), features=True)  # 4
+        texture = images[:B]
+        if len(codes) > 1:
+            ctx["teacher_perturbed"] = images[B:]
+        maps = self.canonical_maps(w0, texture, feats[:B], light)  # 5
+        albedo, depth, transform = maps["albedo"], maps["depth"], maps["transform"]
+        ctx.update(view=view, light=light, w0=w0, texture=texture, **maps)
+        ctx["object_mask"] = (depth.detach() <= self.recipe.lifter.transform_threshold).to(depth)
 
-        def estimates():  # D_V, D_L on w' for perturbation (a): trains the decoders, not M
-            return self.decode_view_light(ctx.w_perturb.detach())
+        jobs: dict[str, tuple[torch.Tensor, ...]] = {}  # 6
+        if "rendered" in needs:
+            jobs["rendered"] = (albedo, depth, transform, view, light)
+        if "flipped" in needs:
+            jobs["flipped"] = (*flip_maps(albedo, depth, transform), view, light)
+        if "re_rendered" in needs:
+            ctx["view_estimate"], ctx["light_estimate"] = self.decode_view_light(ctx["w_perturb"].detach())
+            jobs["re_rendered"] = (albedo, depth, transform, ctx["view_estimate"], ctx["light_estimate"])
+        if "perturbed" in needs:
+            jobs["perturbed"] = (albedo, depth, transform, ctx["view_perturb"], ctx["light_perturb"])
+        ctx.update(self._render_all(jobs))
+        if "perturbed_target" in needs:  # 7
+            if "perturbed" in ctx:
+                ctx["perturbed_target"] = ctx["perturbed"].detached()
+            else:
+                with torch.no_grad():
+                    ctx["perturbed_target"] = self.renderer.render(
+                        albedo, depth, transform, ctx["view_perturb"], ctx["light_perturb"])
+        if needs & {"view_estimate_m", "light_estimate_m"}:  # 8
+            ctx["view_estimate_m"], ctx["light_estimate_m"] = self.decode_view_light(ctx["w_perturb"], frozen=True)
+        if needs & {"view_estimate_cycle", "light_estimate_cycle"}:
+            ctx["view_estimate_cycle"], ctx["light_estimate_cycle"] = self.decode_view_light(ctx["w_perturb"])
+        return LossContext(**ctx)
 
-        def estimates_for_m():  # frozen decoders on w' for the cycle: trains M only
-            return self.decode_view_light(ctx.w_perturb, frozen=True)
-
-        ctx = LossContext(
-            lazy={
-                "rendered": lambda: render(albedo, depth, transform, view, light),
-                "flipped": lambda: render(*flip_maps(albedo, depth, transform), view, light),
-                "w_perturb": lambda: self.manipulate(w, light_p, view_p),
-                "teacher_perturbed": lambda: self.teacher_image(ctx.w_perturb),
-                "perturbed": lambda: render(albedo, depth, transform, view_p, light_p),
-                "_estimates": estimates,
-                "view_estimate": lambda: ctx._estimates[0],
-                "light_estimate": lambda: ctx._estimates[1],
-                "_estimates_m": estimates_for_m,
-                "view_estimate_m": lambda: ctx._estimates_m[0],
-                "light_estimate_m": lambda: ctx._estimates_m[1],
-                "_estimates_c": lambda: self.decode_view_light(ctx.w_perturb),
-                "view_estimate_cycle": lambda: ctx._estimates_c[0],
-                "light_estimate_cycle": lambda: ctx._estimates_c[1],
-                "re_rendered": lambda: render(albedo, depth, transform, ctx.view_estimate, ctx.light_estimate),
-                "object_mask": lambda: (depth.detach() <= self.recipe.lifter.transform_threshold).to(depth),
-            },
-            w=w,
-            target=target,
-            view_perturb=view_p,
-            light_perturb=light_p,
-            view_scale=self.view_scale,
-            light_scale=self.light_scale,
-            prior_penalty=self._prior_penalty,
-            **p,
-        )
-        return ctx
+    def _render_all(self, jobs: Mapping[str, tuple[torch.Tensor, ...]]) -> dict[str, Any]:
+        """Render several (albedo, depth, T, view, light) sets of one batch in one call."""
+        if not jobs:
+            return {}
+        names = list(jobs)
+        parts = list(zip(*jobs.values()))
+        out = self.renderer.render(*(torch.cat(p) if len(names) > 1 else p[0] for p in parts))
+        if len(names) == 1:
+            return {names[0]: out}
+        return dict(zip(names, out.chunk(len(names))))
 
     def _prior_penalty(self, w: torch.Tensor) -> torch.Tensor:
         fn = getattr(self.prior, "penalty", None)
         return fn(w) if callable(fn) else self.prior(w)
 
     def compute_losses(
-        self, w: torch.Tensor, generator: torch.Generator | None = None
+        self, w: torch.Tensor, generator: torch.Generator | None = None, step: int | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """One training step's loss for codes ``w``.
+        """One training step's loss for codes ``w`` (eqs. 8-9).
 
         Args:
             w: (B, w_dim) training codes (e.g. :meth:`sample_w`).
             generator: random stream of the perturbations (seeded by the training loop).
+            step: the (0-based) training step, for the terms' schedules; None = every
+                enabled term at its full weight.
 
         Returns:
             ``(total, terms)``: the weighted sum to back-propagate and name -> detached
             unweighted value of every enabled term.
         """
-        return self.loss_set(self.loss_context(w, generator))
+        losses = self.loss_set
+        return losses(self.loss_context(w, generator, losses.requires(step)), step)
+
+
+# The context entries that need the perturbation (V', L', w').
+_PERTURBED = {"view_perturb", "light_perturb", "w_perturb", "teacher_perturbed", "perturbed",
+              "perturbed_target", "re_rendered", "view_estimate", "light_estimate", "view_estimate_m",
+              "light_estimate_m", "view_estimate_cycle", "light_estimate_cycle"}
 
 
 # ---------------------------------------------------------------------- helpers

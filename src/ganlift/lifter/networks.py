@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganlift.utils.filters import blur as gaussian_blur
+
 __all__ = [
     "MLP",
     "ViewDecoder",
@@ -38,10 +40,10 @@ __all__ = [
     "light_from_unit",
     "depth_from_logits",
     "transform_from_logits",
-    "gaussian_kernel",
     "resize",
     "dome_map",
     "depth_prior_logits",
+    "DEPTH_MODES",
 ]
 
 
@@ -153,44 +155,83 @@ class LightDecoder(nn.Module):
         return torch.tanh(self.mlp(w_norm))
 
 
-MANIPULATION_MODES = ("linear", "residual", "mlp")
+MANIPULATION_MODES = ("delta", "linear", "residual", "mlp")
 
 
 class StyleManipulation(nn.Module):
-    """M: (w, light, view) -> w' (appendix B): three embedding MLPs summed, then an MLP.
+    """M: (w, light, view) -> w' (paper section 3.1, appendix B).
+
+    Three embedding MLPs (of w, the light and the view) are summed and an MLP reads the sum,
+    as in the paper. How w' is formed is the ``mode`` (all in normalised code space, views and
+    lights in unit space):
+
+    * ``"delta"`` (default): ``M(w, L, V) = N(w) + B (h(w, L, V) - h(w, L0, V0))``. ``N(w) = S w
+      + MLP(w, L0, V0)`` is the neutral code w0 (frontal light with w's own intensities,
+      identity view; ``S`` and the MLP's last layer start at zero, so w0 starts at the mean
+      code, a frontal, neutrally lit average). The edit away from the neutral view and light
+      is ``B (h(...) - h(w, L0, V0))`` with ``h`` a second head of ``rank`` outputs and ``B`` a
+      learned (w_dim, rank) basis: it is exactly zero for w0 itself, and every edit lies in one
+      ``rank``-dimensional subspace of W shared by all codes, so M can turn and relight the
+      object of w0 but cannot swap it for another one (with the paper's form, w' drifted
+      0.68-0.74 of the way to an unrelated sample, ``notes/perturbation-findings.md``).
+    * ``"linear"``: ``w' = S w + MLP(w, L, V)`` (the neutral part above for every request).
+    * ``"residual"``: ``w' = w + MLP(...)``, starts as the identity.
+    * ``"mlp"``: ``w' = MLP(...)``, the paper's form.
 
     Args:
         w_dim: style code size.
-        width: hidden size of the four MLPs.
+        width: hidden size of the MLPs.
         layers: layers per MLP.
-        mode: how the output is formed from the MLP (all in normalised code space):
-
-            * ``"linear"``: ``w' = S w + MLP(...)`` with a linear skip ``S`` and the MLP's
-              last layer both starting at zero, so M starts at the mean code (a frontal,
-              neutrally lit average for a GAN) and learns which parts of w to keep;
-            * ``"residual"``: ``w' = w + MLP(...)``, starts as the identity;
-            * ``"mlp"``: ``w' = MLP(...)``, the paper's form.
-
-    Inputs and output are normalised codes and unit-space views/lights.
+        mode: one of :data:`MANIPULATION_MODES`.
+        rank: size of the edit subspace in ``"delta"`` mode.
     """
 
-    def __init__(self, w_dim: int, width: int, layers: int = 4, mode: str = "linear") -> None:
+    def __init__(self, w_dim: int, width: int, layers: int = 4, mode: str = "delta", rank: int = 16) -> None:
         super().__init__()
         if mode not in MANIPULATION_MODES:
             raise ValueError(f"mode must be one of {MANIPULATION_MODES}, got {mode!r}")
+        if mode == "delta" and not 1 <= int(rank) <= w_dim:
+            raise ValueError(f"rank must be in [1, w_dim={w_dim}], got {rank!r}")
         self.mode = mode
         self.embed_w = MLP(w_dim, width, width, layers, norm=True)
         self.embed_light = MLP(4, width, width, layers, norm=True)
         self.embed_view = MLP(6, width, width, layers, norm=True)
         self.out = MLP(width, width, w_dim, layers, norm=True, out_gain=1.0 if mode == "mlp" else 0.0)
-        if mode == "linear":
+        if mode in ("linear", "delta"):
             self.skip = nn.Linear(w_dim, w_dim, bias=False)
             nn.init.zeros_(self.skip.weight)
+        if mode == "delta":
+            self.edit = MLP(width, width, int(rank), layers, norm=True, out_gain=0.0)
+            # Orthonormal columns: the edit's outputs start as independent directions of W.
+            self.basis = nn.Parameter(torch.linalg.qr(torch.randn(w_dim, int(rank)))[0])
 
-    def forward(self, w_norm: torch.Tensor, light_unit: torch.Tensor, view_unit: torch.Tensor) -> torch.Tensor:
-        """(B, w_dim), (B, 4), (B, 6) -> (B, w_dim) normalised manipulated code."""
+    def _hidden(self, w_norm: torch.Tensor, light_unit: torch.Tensor, view_unit: torch.Tensor) -> torch.Tensor:
         h = self.embed_w(w_norm) + self.embed_light(light_unit) + self.embed_view(view_unit)
-        delta = self.out(F.leaky_relu(h, 0.2))
+        return F.leaky_relu(h, 0.2)
+
+    def forward(
+        self,
+        w_norm: torch.Tensor,
+        light_unit: torch.Tensor,
+        view_unit: torch.Tensor,
+        own_light_unit: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B, w_dim), (B, 4), (B, 6) -> (B, w_dim) normalised manipulated code.
+
+        ``own_light_unit`` (B, 4), the light of w itself (its intensities define the neutral
+        light), is required in ``"delta"`` mode and ignored otherwise.
+        """
+        if self.mode == "delta":
+            if own_light_unit is None:
+                raise ValueError("delta-mode manipulation needs the light of w itself (own_light_unit)")
+            light0 = torch.cat([own_light_unit[:, :2], torch.zeros_like(own_light_unit[:, 2:])], dim=1)
+            view0 = torch.zeros_like(view_unit)
+            hidden = self._hidden(torch.cat([w_norm, w_norm]), torch.cat([light0, light_unit]),
+                                  torch.cat([view0, view_unit]))
+            neutral, target = hidden.chunk(2)
+            w0 = self.skip(w_norm) + self.out(neutral)
+            return w0 + (self.edit(target) - self.edit(neutral)) @ self.basis.T
+        delta = self.out(self._hidden(w_norm, light_unit, view_unit))
         if self.mode == "residual":
             return w_norm + delta
         if self.mode == "linear":
@@ -320,22 +361,32 @@ def dome_map(size: int, sigma: float = 0.3) -> torch.Tensor:
     return torch.exp(-d2 / (2 * sigma**2))[None, None]
 
 
+DEPTH_MODES = ("range", "relief")
+
+
 def depth_prior_logits(
     size: int,
     relief: float,
     width: float = 0.3,
     depth_range: tuple[float, float] = (0.9, 1.1),
     background: float = 1.05,
+    mode: str = "range",
 ) -> torch.Tensor:
     """Logits whose depth (:func:`depth_from_logits` without centring) is a dome.
 
     The dome rises ``relief`` scene units from a ``background`` plane towards the camera in the
-    middle (a Gaussian of width ``width``); ``relief = 0`` gives all-zero logits (flat at the
-    middle of the range). Returns (1, 1, S, S).
+    middle (a Gaussian of width ``width``). ``relief = 0`` gives all-zero logits in ``"range"``
+    mode (flat at the middle of the range) and a plane about 1% of the range in front of the
+    background in ``"relief"`` mode. Returns (1, 1, S, S).
     """
+    if mode not in DEPTH_MODES:
+        raise ValueError(f"depth mode must be one of {DEPTH_MODES}, got {mode!r}")
+    lo, hi = float(depth_range[0]), float(depth_range[1])
+    if mode == "relief":
+        height = float(relief) * dome_map(size, width) / (background - lo)
+        return torch.logit(height.clamp(0.01, 0.99))
     if relief == 0:
         return torch.zeros(1, 1, size, size)
-    lo, hi = float(depth_range[0]), float(depth_range[1])
     depth = background - float(relief) * dome_map(size, width)
     unit = ((depth - (lo + hi) / 2) / ((hi - lo) / 2)).clamp(-0.99, 0.99)
     return torch.atanh(unit)
@@ -377,11 +428,21 @@ def depth_from_logits(
     border_depth: float = 1.05,
     border_columns: int = 2,
     center: bool = True,
+    mode: str = "range",
 ) -> torch.Tensor:
-    """Depth in the paper's range: logits minus their per-image mean, tanh, mapped to range.
+    """Depth from the shape decoder's logits.
 
+    ``mode="range"`` (paper): logits minus their per-image mean, tanh, mapped to the range.
     ``center=False`` skips the mean subtraction (the official code subtracts it, which ties
     the depth of the background to the area and relief of the object).
+
+    ``mode="relief"``: a height field in front of the background plane,
+    ``depth = border_depth - (border_depth - lo) * sigmoid(logits)``, so no point lies behind
+    the background. The concave (hollow-face) twin of a convex object, with the view and light
+    mirrored, explains a teacher image exactly as well as the object itself, and a lift at CPU
+    scale fell into it (depth error 1.9 on ``synthetic-faces`` at 32 px with the range
+    form); behind-the-background shapes are what that twin needs, and no GAN category
+    (faces, cats, cars) has them. ``center`` is ignored.
 
     The left and right ``border_columns`` columns are pinned to ``border_depth`` (official
     code), which anchors the background behind the object.
@@ -393,23 +454,17 @@ def depth_from_logits(
         (B, 1, H, W) depth.
     """
     lo, hi = float(depth_range[0]), float(depth_range[1])
-    x = logits - logits.mean(dim=(1, 2, 3), keepdim=True) if center else logits
-    depth = (lo + hi) / 2 + (hi - lo) / 2 * torch.tanh(x)
+    if mode == "relief":
+        depth = border_depth - (border_depth - lo) * torch.sigmoid(logits)
+    else:
+        x = logits - logits.mean(dim=(1, 2, 3), keepdim=True) if center else logits
+        depth = (lo + hi) / 2 + (hi - lo) / 2 * torch.tanh(x)
     k = int(border_columns)
     if k > 0:
         cols = torch.arange(depth.shape[-1], device=depth.device)
         edge = (cols < k) | (cols >= depth.shape[-1] - k)
         depth = torch.where(edge.view(1, 1, 1, -1), torch.full_like(depth, border_depth), depth)
     return depth
-
-
-def gaussian_kernel(size: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Normalised 2D Gaussian (size, size) with OpenCV's default sigma for that size."""
-    sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
-    r = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
-    g = torch.exp(-(r**2) / (2 * sigma**2))
-    k = g[:, None] * g[None, :]
-    return k / k.sum()
 
 
 def transform_from_logits(
@@ -436,8 +491,7 @@ def transform_from_logits(
     t = torch.sigmoid(logits + bias)
     t = torch.where(depth.detach() <= threshold, torch.ones_like(t), t)
     if blur and blur > 1:
-        k = gaussian_kernel(blur, t.device, t.dtype)[None, None]
-        t = F.conv2d(F.pad(t, [blur // 2] * 4, mode="replicate"), k)
+        t = gaussian_blur(t, blur)
     if frame > 0:
         keep = torch.zeros_like(t[:1])
         keep[..., frame:-frame, frame:-frame] = 1.0

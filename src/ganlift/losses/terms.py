@@ -3,20 +3,23 @@
 Each term reads a :class:`~ganlift.losses.base.LossContext` and returns a scalar; gradient
 routing (what is detached) is part of the term, as the paper prescribes:
 
-==================  ========================================================  ============================
-term                value                                                     trains
-==================  ========================================================  ============================
-``reconstruction``  d(R(A,S,T,V,L), G(w))                                     everything but the teacher
-``flip``            d(R(flip A, flip S, flip T, V, L), G(w))                  everything
-``perturb_a``       d(R(A,S,T,D_V(sg w'),D_L(sg w')), sg[G(w')])              A, S, T (M via w0), D_V, D_L
-``perturb_b``       d(G(w'), sg[R(A,S,T,V',L')]), w' = M(w, L', V')           M only
-``cycle``           unit-space MSE: D_V(w') vs V' (rotations), D_L(w') vs L'  M (decoders frozen)
-``prior``           prior penalty of w' (Gaussian: |w'-mu|^2 / (2 sigma^2))   M
-``identity``        |f(G(w0)) - f(R(A,S,T,V',L'))|^2, only |yaw'| < range     A, S, T, M
-``albedo_rank``     nuclear norm of masked high-pass grey albedos (B x HW)    M (through A), S
-==================  ========================================================  ============================
+==================  ========================================================  ==================  ============================
+term                value                                                     paper               trains
+==================  ========================================================  ==================  ============================
+``reconstruction``  d(R(A,S,T,V,L), G(w))                                     eq. 2               everything but the teacher
+``flip``            d(R(flip A, flip S, flip T, V, L), G(w))                  sec. 3.2.1          everything
+``perturbation_a``  d(sg[R(A,S,T,V',L')], G(w')), w' = M(w, L', V')           eq. 4 (a), 1st      M only
+``prior``           prior penalty of w' (Gaussian: |w'-mu|^2 / (2 sigma^2))   eq. 3, eq. 4 (a)    M
+``perturbation_b``  d(R(A,S,T,D_V(sg w'),D_L(sg w')), sg[G(w')])              eq. 4 (b), 1st      A, S, T (M via w0), D_V, D_L
+``cycle``           unit-space MSE: D_V(w') vs V' (rotations), D_L(w') vs L'  eq. 5, eq. 4 (b)    M (decoders frozen)
+``identity``        |f(G(w0)) - f(R(A,S,T,V',L'))|^2, only |yaw'| < range     eq. 6               A, S, T, M
+``albedo_rank``     nuclear norm of masked high-pass grey albedos (B x HW)    eq. 7               M (through A), S
+==================  ========================================================  ==================  ============================
 
 ``sg`` is stop-gradient. ``d`` is the shared :class:`~ganlift.losses.distance.ImageDistance`.
+The total (eq. 8-9) is the :class:`~ganlift.losses.LossSet`'s weighted sum. Before the terms
+were named after eq. 4, ``perturb_a`` was ``perturbation_b`` and ``perturb_b`` was
+``perturbation_a``; recipes with the old keys still load (with a DeprecationWarning).
 """
 
 from __future__ import annotations
@@ -30,27 +33,19 @@ from ganlift.losses import register
 from ganlift.losses.base import LossTerm
 from ganlift.losses.distance import ImageDistance
 from ganlift.losses.identity import Identity  # noqa: F401  (registers "identity")
+from ganlift.utils.filters import blur
 
 __all__ = [
     "ImageTerm",
     "Reconstruction",
     "Flip",
-    "PerturbA",
-    "PerturbB",
+    "PerturbationA",
+    "PerturbationB",
     "Cycle",
     "Prior",
     "AlbedoRank",
     "Identity",
 ]
-
-
-def _gaussian(size: int, like: torch.Tensor) -> torch.Tensor:
-    """Normalised (size, size) Gaussian, OpenCV's default sigma for the size."""
-    sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
-    r = torch.arange(size, device=like.device, dtype=like.dtype) - (size - 1) / 2
-    g = torch.exp(-(r**2) / (2 * sigma**2))
-    k = g[:, None] * g[None, :]
-    return k / k.sum()
 
 
 class ImageTerm(LossTerm):
@@ -86,25 +81,34 @@ class Flip(ImageTerm):
         return self.distance(ctx.flipped.image, ctx.target, ctx.flipped.mask)
 
 
-@register("perturb_a")
-class PerturbA(ImageTerm):
-    """The render under the re-estimated view and light of w' matches G(w') (a stopped
-    target): trains the 3D components to explain the teacher's other views."""
+@register("perturbation_a")
+class PerturbationA(ImageTerm):
+    """Eq. 4 (a), its image part: G(w') with w' = M(w, L', V') must look like the render of
+    the lifter's 3D under (V', L'), a stopped target, so the gradient reaches only M.
+
+    The prior on w' (the second part of eq. 4 (a), eq. 3) is the separate ``prior`` term.
+    """
+
+    requires = ("teacher_perturbed", "perturbed_target")
+
+    def forward(self, ctx) -> torch.Tensor:
+        target = ctx.perturbed_target
+        return self.distance(ctx.teacher_perturbed, target.image.detach(), target.mask.detach())
+
+
+@register("perturbation_b")
+class PerturbationB(ImageTerm):
+    """Eq. 4 (b), its image part: the render under the re-estimated view and light of w',
+    (D_V(w'), D_L(w')) with w' stopped, must match G(w') (a stopped target). It trains the 3D
+    components (and the decoders) to explain the teacher's other views.
+
+    The cycle of eq. 5 (the second part of eq. 4 (b)) is the separate ``cycle`` term.
+    """
 
     requires = ("re_rendered", "teacher_perturbed")
 
     def forward(self, ctx) -> torch.Tensor:
         return self.distance(ctx.re_rendered.image, ctx.teacher_perturbed.detach(), ctx.re_rendered.mask)
-
-
-@register("perturb_b")
-class PerturbB(ImageTerm):
-    """G(M(w, L', V')) matches the (stopped) render under (V', L'): gradients reach only M."""
-
-    requires = ("teacher_perturbed", "perturbed")
-
-    def forward(self, ctx) -> torch.Tensor:
-        return self.distance(ctx.teacher_perturbed, ctx.perturbed.image.detach(), ctx.perturbed.mask.detach())
 
 
 @register("cycle")
@@ -128,6 +132,9 @@ class Cycle(LossTerm):
         super().__init__()
         self.rotation_only = bool(rotation_only)
         self.train_decoders = bool(train_decoders)
+        if self.train_decoders:
+            self.requires = ("view_estimate_cycle", "view_perturb", "light_estimate_cycle", "light_perturb",
+                             "view_scale", "light_scale")
 
     def forward(self, ctx) -> torch.Tensor:
         if self.train_decoders:
@@ -174,9 +181,7 @@ class AlbedoRank(LossTerm):
     def high_pass(self, albedo: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 3, H, W) -> (B, 1, h, w) masked high-pass grey maps."""
         grey = albedo.mean(1, keepdim=True)
-        k = _gaussian(self.blur, grey)[None, None]
-        low = F.conv2d(F.pad(grey, [self.blur // 2] * 4, mode="replicate"), k)
-        high = grey - low
+        high = grey - blur(grey, self.blur)
         if mask is not None:
             high = high * mask.to(high)
         if high.shape[-1] > self.size:
@@ -186,3 +191,4 @@ class AlbedoRank(LossTerm):
     def forward(self, ctx) -> torch.Tensor:
         high = self.high_pass(ctx.albedo, ctx.object_mask)
         return torch.linalg.svdvals(high.flatten(1)).sum()
+

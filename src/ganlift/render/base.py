@@ -57,6 +57,15 @@ class Rendered:
         """The fields as a plain dict (shallow: the tensors are not copied)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def chunk(self, n: int) -> list["Rendered"]:
+        """Split a batch rendered in one call back into ``n`` equal parts (views, no copies)."""
+        parts = {k: v.chunk(n) for k, v in self.as_dict().items()}
+        return [Rendered(**{k: v[i] for k, v in parts.items()}) for i in range(n)]
+
+    def detached(self) -> "Rendered":
+        """The same tensors without gradient history."""
+        return Rendered(**{k: v.detach() for k, v in self.as_dict().items()})
+
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 

@@ -11,7 +11,16 @@ How a sample is made::
     u --(tanh ranges)--> factors: view (pitch, yaw, roll, tx, ty, tz), light, shape, albedo,
                                   background, texture
     factors --> canonical height field + albedo (left-right symmetric), transformation map
-            --> ganlift "torch" renderer at k x resolution --> k x k average pool (anti-aliasing)
+            --> ganlift "torch" renderer at k x resolution --> k x k average pool
+
+Anti-aliasing: the head and the backdrop are one continuous depth-grid mesh, so the only hard
+edge in a teacher image is the object's outline in the albedo. ``supersample = 1`` (the
+default) draws that outline with an analytic one-pixel ramp (the coverage sigmoid widened to
+the local slope of the height field, what a box filter of the pixel gives) and renders once at
+the output resolution: a third of the cost of the 2 x 2 supersampled render it replaces, with
+images within about 0.01 mean absolute difference of it. ``supersample = k > 1`` renders at
+k x resolution and average-pools, as before. The ground truth is always drawn the same way
+(2 x 2 supersampled canonical maps, pooled), whatever ``supersample`` is.
 
 Each factor reads one direction of w, and every direction mixes all w coordinates, so no
 coordinate of w controls a factor alone (entangled, as in a GAN) while a linear direction does
@@ -43,6 +52,8 @@ from torch import nn
 
 from ganlift.teachers import TEACHERS
 from ganlift.teachers.base import Teacher
+from ganlift.teachers.synthetic_cars import FACTORS as CAR_FACTORS
+from ganlift.teachers.synthetic_cars import car_maps
 from ganlift.teachers.synthetic_cats import FACTORS as CAT_FACTORS
 from ganlift.teachers.synthetic_cats import cat_maps
 from ganlift.teachers.synthetic_faces import FACTORS as FACE_FACTORS
@@ -53,6 +64,8 @@ from ganlift.teachers.synthetic_parts import (
     TEXTURE_FACTORS,
     VIEW_FACTORS,
     background,
+    clutter_basis,
+    clutter_pattern,
     factor_table,
     gaussian_blur,
     grid_coords,
@@ -66,10 +79,15 @@ Tensor = torch.Tensor
 BACKGROUND_DEPTH = 1.05
 # Height above the background plane from which a pixel belongs to the object.
 OBJECT_THRESHOLD = 0.003
+# Scale of the coverage sigmoid (height units) of the sharp outline the truth is drawn with.
+EDGE_SCALE = 0.0008
+# The ground truth's canonical maps are drawn k x k supersampled and pooled.
+TRUTH_SUPERSAMPLE = 2
 
 KINDS = {
     "faces": (FACE_FACTORS, face_maps),
     "cats": (CAT_FACTORS, cat_maps),
+    "cars": (CAR_FACTORS, car_maps),
 }
 
 
@@ -82,10 +100,17 @@ class SyntheticTeacher(Teacher):
         seed: fixes the mapping network, the mixing and the texture basis.
         w_dim: size of z and w (must hold all factors: at least 49).
         mapping_layers: depth of the random mapping MLP.
-        supersample: render at ``supersample * resolution`` and average-pool (anti-aliasing).
+        supersample: 1 = analytic edge anti-aliasing at the output resolution (see the module
+            docstring); k > 1 = render at ``k * resolution`` and average-pool.
         fov: field of view in degrees (the paper's 10).
         feature_channels: channels of the feature map returned with ``return_features``.
         w_mean_samples: samples used to estimate ``w_mean`` / ``w_std`` (seeded).
+        specular: strength of a Blinn-Phong highlight added to the image (0 = Lambertian only).
+            The lifter's renderer has no highlights: a teacher with them has an image
+            formation the lifter cannot represent (the truth, being geometry, is unchanged).
+        shininess: Blinn-Phong exponent of the highlight.
+        clutter: contrast of a left-right asymmetric pattern on the backdrop (0 = none), which
+            no symmetric albedo can explain.
         name: the registry name (used by :meth:`reference`).
     """
 
@@ -98,10 +123,13 @@ class SyntheticTeacher(Teacher):
         seed: int = 0,
         w_dim: int = 64,
         mapping_layers: int = 4,
-        supersample: int = 2,
+        supersample: int = 1,
         fov: float = 10.0,
         feature_channels: int = 32,
         w_mean_samples: int = 16384,
+        specular: float = 0.0,
+        shininess: float = 24.0,
+        clutter: float = 0.0,
         name: str | None = None,
     ) -> None:
         super().__init__()
@@ -124,6 +152,9 @@ class SyntheticTeacher(Teacher):
                 raise ValueError(f"{arg} must be an int >= {low}, got {value!r}")
         if not (isinstance(fov, (int, float)) and 0 < fov < 90):
             raise ValueError(f"fov must be a number of degrees in (0, 90), got {fov!r}")
+        for arg, value, hi in (("specular", specular, 1.0), ("shininess", shininess, 1000.0), ("clutter", clutter, 1.0)):
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= hi):
+                raise ValueError(f"{arg} must be a number in [0, {hi:g}], got {value!r}")
         self.kind = kind
         self.name = name or f"synthetic-{kind}"
         self.resolution = resolution
@@ -134,6 +165,7 @@ class SyntheticTeacher(Teacher):
         self.fov = float(fov)
         self.feature_channels = feature_channels
         self.w_mean_samples = w_mean_samples
+        self.specular, self.shininess, self.clutter = float(specular), float(shininess), float(clutter)
         self._renderers: dict[tuple, Any] = {}
 
         g = torch.Generator().manual_seed(zlib.crc32(f"ganlift-synthetic:{kind}:{int(seed)}".encode()))
@@ -166,6 +198,9 @@ class SyntheticTeacher(Teacher):
         self.register_buffer("w_mean", w_mean)
         self.register_buffer("w_std", w_std)
         self.register_buffer("u_std", u.std(0).clamp_min(1e-6))
+        # The backdrop clutter's fixed pattern, from its own stream (the rest is unchanged).
+        gc = torch.Generator().manual_seed(zlib.crc32(f"ganlift-synthetic-clutter:{kind}:{int(seed)}".encode()))
+        self.register_buffer("clutter_basis", clutter_basis(gc))
         self.freeze()
 
     # -- the Teacher interface ----------------------------------------------------------------
@@ -221,8 +256,9 @@ class SyntheticTeacher(Teacher):
     def reference(self) -> dict:
         """``{"name", "resolution", "seed"}`` plus any non-default option."""
         ref: dict[str, Any] = {"name": self.name, "resolution": self.resolution, "seed": self.seed}
-        defaults = {"w_dim": 64, "mapping_layers": 4, "supersample": 2, "fov": 10.0,
-                    "feature_channels": 32, "w_mean_samples": 16384}
+        defaults = {"w_dim": 64, "mapping_layers": 4, "supersample": 1, "fov": 10.0,
+                    "feature_channels": 32, "w_mean_samples": 16384, "specular": 0.0, "shininess": 24.0,
+                    "clutter": 0.0}
         for key, default in defaults.items():
             if getattr(self, key) != default:
                 ref[key] = getattr(self, key)
@@ -246,13 +282,17 @@ class SyntheticTeacher(Teacher):
         return view, light
 
     # -- maps and rendering -------------------------------------------------------------------
-    def canonical_maps(self, f: dict[str, Tensor], size: int, grid: int | None = None) -> dict[str, Tensor]:
+    def canonical_maps(
+        self, f: dict[str, Tensor], size: int, grid: int | None = None, edge_ramp: bool = False
+    ) -> dict[str, Tensor]:
         """Canonical (unposed) maps drawn on a ``grid`` x ``grid`` lattice for an image of ``size``.
 
         Args:
             f: factors from :meth:`factors`.
             size: the image size the maps belong to (``x, y = +-1`` at its outer pixel centres).
             grid: lattice size (default ``size``); ``k * size`` gives the supersampled maps.
+            edge_ramp: widen the outline of the coverage to one lattice pixel (analytic
+                anti-aliasing); False keeps the sharp outline the ground truth is drawn with.
 
         Returns:
             dict of depth (B, 1, G, G), albedo (B, 3, G, G), coverage (B, 1, G, G) soft object
@@ -262,8 +302,11 @@ class SyntheticTeacher(Teacher):
         x, y = grid_coords(grid, size, device=self.w_mean.device, dtype=self.w_mean.dtype)
         height, obj = self._maps(f, x, y)
         obj = obj * soft_texture(f, self.texture, x, y)
-        coverage = torch.sigmoid((height - OBJECT_THRESHOLD) / 0.0008)
-        albedo = coverage * obj + (1.0 - coverage) * background(f, x, y)
+        coverage = torch.sigmoid((height - OBJECT_THRESHOLD) / _edge_scale(height, edge_ramp))
+        backdrop = background(f, x, y)
+        if self.clutter:
+            backdrop = (backdrop * clutter_pattern(f, self.clutter_basis, x, y, self.clutter)).clamp(0.02, 0.95)
+        albedo = coverage * obj + (1.0 - coverage) * backdrop
         # T: 1 on the object and a margin around it, 0 towards the frame (background static).
         px = (size - 1) / 2.0 * grid / size  # pixels per normalised unit
         # Dilate, then blur; the soft union with the coverage keeps thin parts (ears) rigid.
@@ -294,16 +337,21 @@ class SyntheticTeacher(Teacher):
     ) -> dict[str, Tensor]:
         """Supersampled render of the factors' object at ``view``/``light``, pooled to ``size``.
 
-        The object mask (when asked) is the coverage map rendered at ``size`` itself: a
-        quarter of the cost of another supersampled pass, and only thresholded downstream.
+        The object mask (when asked) is the ground truth's coverage map (drawn as
+        :meth:`ground_truth` draws it) rendered at ``size``, so it matches the truth whatever
+        the anti-aliasing of the image.
         """
         k = self.supersample
-        maps = self.canonical_maps(f, size, k * size)
+        maps = self.canonical_maps(f, size, k * size, edge_ramp=k == 1)
         r = self.renderer(k * size, supersampled_fov(self.fov, k * size, size))
         out = r.render(maps["albedo"], maps["depth"], maps["transform"], view, light)
-        result = {"image": _pool(out.image, k) * 2.0 - 1.0, "depth": _pool(out.depth, k)}
+        image = out.image
+        if self.specular and light is not None:
+            image = image + self.specular * highlight(out.normal, light, self.shininess) * out.mask
+        result = {"image": _pool(image, k) * 2.0 - 1.0, "depth": _pool(out.depth, k)}
         if with_mask:
-            low = {name: _pool(m, k) for name, m in maps.items()}
+            truth = self.canonical_maps(f, size, TRUTH_SUPERSAMPLE * size)
+            low = {name: _pool(m, TRUTH_SUPERSAMPLE) for name, m in truth.items()}
             posed = self.renderer(size, self.fov).render(
                 low["coverage"].expand(-1, 3, -1, -1), low["depth"], low["transform"], view, None
             )
@@ -333,7 +381,7 @@ class SyntheticTeacher(Teacher):
         w = self._as_w(w)
         f = self.factors(w)
         view, light = self._view_light(f)
-        k = self.supersample
+        k = TRUTH_SUPERSAMPLE
         maps = self.canonical_maps(f, size, k * size)
         pooled = {name: _pool(m, k) for name, m in maps.items()}
         mask = (pooled["coverage"] > 0.5).to(w.dtype)
@@ -394,6 +442,37 @@ class SyntheticTeacher(Teacher):
         return w
 
 
+def _edge_scale(height: Tensor, ramp: bool) -> Tensor | float:
+    """Scale of the coverage sigmoid: the sharp ``EDGE_SCALE`` or, with ``ramp``, a quarter of
+    the height's change per lattice pixel (a logistic with the central slope of a one-pixel
+    box-filtered edge), never below ``EDGE_SCALE``. Returns a float or (B, 1, G, G)."""
+    if not ramp:
+        return EDGE_SCALE
+    gy, gx = torch.gradient(height, dim=(2, 3))
+    return (0.25 * torch.sqrt(gx.square() + gy.square() + 1e-12)).clamp_min(EDGE_SCALE)
+
+
+def highlight(normal: Tensor, light: Tensor, shininess: float) -> Tensor:
+    """Blinn-Phong highlight ``diffuse * max(0, n . h)^shininess`` of posed normals.
+
+    The light travels along ``normalise(dx, dy, 1)`` (the renderer's convention) and the
+    camera looks down +z, so the half vector is ``normalise(-d + (0, 0, -1))``.
+
+    Args:
+        normal: (B, 3, H, W) outward unit normals in the camera frame.
+        light: (B, 4) ambient, diffuse, dx, dy.
+
+    Returns:
+        (B, 1, H, W) in [0, 1].
+    """
+    d = torch.cat([light[:, 2:4], torch.ones_like(light[:, :1])], dim=1)
+    d = d / d.norm(dim=1, keepdim=True)
+    half = -d + d.new_tensor([0.0, 0.0, -1.0])
+    half = half / half.norm(dim=1, keepdim=True).clamp_min(1e-8)
+    cos = (normal * half[:, :, None, None]).sum(1, keepdim=True).clamp_min(0.0)
+    return light[:, 1, None, None, None] * cos.pow(shininess)
+
+
 def _pool(x: Tensor, k: int) -> Tensor:
     """k x k average pooling (identity for k = 1)."""
     return F.avg_pool2d(x, k) if k > 1 else x
@@ -420,4 +499,21 @@ def synthetic_cats(resolution: int = 64, seed: int = 0, **options: Any) -> Synth
     return SyntheticTeacher("cats", resolution=resolution, seed=seed, name="synthetic-cats", **options)
 
 
-__all__ = ["SyntheticTeacher", "synthetic_faces", "synthetic_cats", "BACKGROUND_DEPTH"]
+@TEACHERS.register("synthetic-glossy-faces")
+def synthetic_glossy_faces(resolution: int = 64, seed: int = 0, **options: Any) -> SyntheticTeacher:
+    """Test teacher: the procedural heads with specular highlights and an asymmetric,
+    cluttered backdrop, an image formation the lifter's Lambertian renderer cannot represent."""
+    options = {"specular": 0.35, "clutter": 0.6, **options}
+    return SyntheticTeacher("faces", resolution=resolution, seed=seed, name="synthetic-glossy-faces", **options)
+
+
+@TEACHERS.register("synthetic-cars")
+def synthetic_cars(resolution: int = 64, seed: int = 0, **options: Any) -> SyntheticTeacher:
+    """Test teacher: procedural car fronts (neither face nor cat), glossy paint and a
+    cluttered backdrop (see :mod:`ganlift.teachers.synthetic_cars`)."""
+    options = {"specular": 0.2, "clutter": 0.4, **options}
+    return SyntheticTeacher("cars", resolution=resolution, seed=seed, name="synthetic-cars", **options)
+
+
+__all__ = ["SyntheticTeacher", "synthetic_faces", "synthetic_cats", "synthetic_glossy_faces", "synthetic_cars",
+           "highlight", "BACKGROUND_DEPTH"]

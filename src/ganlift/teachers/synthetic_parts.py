@@ -190,6 +190,38 @@ def background(f: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
     return (base * shade).clamp(0.02, 0.95)
 
 
+def clutter_basis(generator: torch.Generator, count: int = 6) -> Tensor:
+    """A fixed set of oriented stripe patterns and blobs for an asymmetric backdrop.
+
+    Returns:
+        (count, 6): angle, frequency, phase, blob x, blob y, blob width.
+    """
+    u = torch.rand(count, 6, generator=generator)
+    scale = torch.tensor([3.1416, 14.0, 6.283, 1.8, 1.8, 0.25])
+    shift = torch.tensor([0.0, 6.0, 0.0, -0.9, -0.9, 0.12])
+    return u * scale + shift
+
+
+def clutter_pattern(f: dict[str, Tensor], basis: Tensor, x: Tensor, y: Tensor, amount: float) -> Tensor:
+    """Multiplicative, left-right asymmetric backdrop pattern ``1 + amount * p`` with p in
+    about [-1, 1]: oriented stripes whose phases and blobs whose brightness follow the
+    background and texture factors (so it varies over samples).
+
+    Returns:
+        (B, 1, S, S).
+    """
+    keys = ("bg_hue", "bg_grad", "tex_0", "tex_1", "tex_2", "tex_3")
+    coef = torch.stack([f[k] for k in keys], dim=1)  # (B, 6), about [-1, 1] or [0, 1]
+    total = 0.0
+    for k in range(basis.shape[0]):
+        ang, freq, ph, bx, by, bw = basis[k].unbind(0)
+        c = coef[:, k % coef.shape[1]].reshape(-1, 1, 1, 1)
+        stripes = torch.sin(freq * (x * torch.cos(ang) + y * torch.sin(ang)) + ph + 3.0 * c)
+        spot = torch.exp(-0.5 * ((x - bx) ** 2 + (y - by) ** 2) / bw**2)
+        total = total + 0.5 * stripes * (0.4 + spot) + (c - 0.5) * spot
+    return 1.0 + amount * (total / basis.shape[0] ** 0.5).clamp(-1.0, 1.0)
+
+
 def texture_basis(generator: torch.Generator, count: int = 4, terms: int = 3) -> Tensor:
     """Frequencies and phases of a fixed, left-right symmetric soft texture.
 
@@ -252,6 +284,8 @@ __all__ = [
     "rgb",
     "background",
     "texture_basis",
+    "clutter_basis",
+    "clutter_pattern",
     "soft_texture",
     "gaussian_blur",
 ]
