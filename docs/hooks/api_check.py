@@ -26,6 +26,7 @@ INTERNAL = (
     "ganlift.teachers.synthetic_faces",  # procedural parts of the synthetic teachers
     "ganlift.teachers.synthetic_cats",
     "ganlift.teachers.synthetic_parts",
+    "ganlift.teachers.synthetic_cars",
 )
 BLOCK = re.compile(r"^:::\s+([\w.]+)", re.M)
 
