@@ -87,12 +87,12 @@ def test_inversion_recovers_a_known_code(stylegan16):
 
 
 def test_inversion_of_a_synthetic_image_recovers_its_pose(teacher16):
-    w_true = teacher16.sample_w(2, seed=1234, psi=0.7)[1:]  # yaw -29 degrees
-    result = invert(teacher16, _images(teacher16, w_true), steps=40, restarts=2, **FAST)
+    w_true = teacher16.sample_w(2, seed=1234, psi=0.7)  # yaws about -5 and -29 degrees
+    result = invert(teacher16, _images(teacher16, w_true), steps=40, restarts=2, progress=False)
     assert bool((result.residual < 0.03).all()), result.residual
     true, found = teacher16.factors(w_true), teacher16.factors(result.codes)
-    for angle in ("pitch", "yaw"):
-        assert bool(((found[angle] - true[angle]).abs() < 4.0).all()), (angle, found[angle], true[angle])
+    for angle in ("pitch", "yaw"):  # 16 px images pin the pose down to a few degrees
+        assert bool(((found[angle] - true[angle]).abs() < 5.0).all()), (angle, found[angle], true[angle])
 
 
 def test_inversion_is_seeded_and_batched(teacher16):
