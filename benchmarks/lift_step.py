@@ -2,7 +2,8 @@
 
 Two set-ups (``--sizes``):
 
-* 64: the ``synthetic-faces`` teacher at 64x64 with the ``synthetic`` recipe (CPU-sized);
+* 64: the ``synthetic-faces`` teacher at 64x64 with the ``synthetic`` recipe (CPU-sized), every
+  term on (the schedule's warm-up is not applied: a step of the full objective);
 * 256: a random-weight StyleGAN2 with the paper's narrow channel table
   (``random_stylegan2(256, channels=NARROW_CHANNELS, w_dim=512, n_mlp=8)``) with the ``faces``
   recipe; VGG16 (perceptual) and ResNet-18 (identity) get random weights written to a
@@ -216,6 +217,13 @@ def bench(size: int, batch: int, repeats: int, device: torch.device, clock) -> N
     print(f"  isolated: teacher fwd+bwd    {ms(t_teacher_fb)}")
     print(f"  isolated: one render fwd+bwd {ms(t_render_fb)}")
     print(f"  step / teacher fwd+bwd       {step_time / t_teacher_fb:9.2f} x")
+    if device.type == "cuda":
+        print(f"  peak memory                  {torch.cuda.max_memory_allocated(device) / 2**20:9.0f} MiB (CUDA)")
+    else:
+        import resource
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"  peak memory                  {rss:9.0f} MiB (process peak so far; run one --sizes for one set-up)")
 
 
 def main() -> None:

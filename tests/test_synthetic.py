@@ -250,3 +250,37 @@ def test_features_depend_on_image_and_w(teacher):
     f2 = teacher.features(image, w.flip(0))
     assert not torch.allclose(f1, f2)
     assert torch.equal(teacher.synthesis(w, return_features=True)[1], f1)
+
+
+def test_test_teachers_highlights_clutter_and_cars():
+    """synthetic-glossy-faces and synthetic-cars: highlights and clutter change the image but
+    not the truth; the clutter is asymmetric; the car's canonical maps are symmetric."""
+    import ganlift
+
+    plain = ganlift.load_teacher("synthetic-faces", resolution=32)
+    glossy = ganlift.load_teacher("synthetic-glossy-faces", resolution=32)
+    cars = ganlift.load_teacher("synthetic-cars", resolution=32)
+    assert glossy.reference()["specular"] == 0.35 and cars.reference()["name"] == "synthetic-cars"
+    w = plain.sample_w(4, seed=1)
+    a, b = plain.ground_truth(w), glossy.ground_truth(w)
+    assert torch.equal(a["depth"], b["depth"]) and torch.equal(a["posed_depth"], b["posed_depth"])
+    gap = ((glossy.synthesis(w) - plain.synthesis(w)) / 2).abs()
+    assert gap.mean() > 0.01  # the highlights and the clutter are there
+    # Highlights only brighten (the backdrop clutter aside), and only on the object.
+    spec = ganlift.load_teacher("synthetic-faces", resolution=32, specular=0.5)
+    lift = (spec.synthesis(w) - plain.synthesis(w)) / 2
+    near_object = torch.nn.functional.max_pool2d(a["posed_mask"], 3, 1, 1)  # the outline's pixels too
+    assert lift.min() > -1e-5 and (lift * (1 - near_object)).abs().max() < 1e-5 and lift.max() > 0.05
+    # The clutter breaks the backdrop's mirror symmetry; the plain backdrop keeps it.
+    f = glossy.factors(w)
+    bg_plain = plain.canonical_maps(plain.factors(w), 32)["albedo"] * (1 - a["mask"])
+    bg_glossy = glossy.canonical_maps(f, 32)["albedo"] * (1 - b["mask"])
+    assert (bg_plain - bg_plain.flip(-1)).abs().max() < 1e-5
+    assert (bg_glossy - bg_glossy.flip(-1)).abs().mean() > 0.01
+    # Cars: symmetric truth, an object covering a good part of the frame, depth in range.
+    gt = cars.ground_truth(cars.sample_w(4, seed=2))
+    assert (gt["depth"] - gt["depth"].flip(-1)).abs().max() < 1e-5
+    assert 0.25 < gt["mask"].mean() < 0.7
+    assert (BACKGROUND_DEPTH - gt["depth"].amin(dim=(1, 2, 3))).min() > 0.03
+    with pytest.raises(ValueError, match="specular must be a number in"):
+        ganlift.load_teacher("synthetic-faces", resolution=32, specular=-1)

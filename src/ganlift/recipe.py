@@ -49,6 +49,7 @@ __all__ = [
     "RECIPES",
     "load_recipe",
     "recommended_recipe",
+    "choose_recipe",
     "parse_overrides",
     "LifterSection",
     "RenderSection",
@@ -210,6 +211,11 @@ class TrainSection:
         sample_every: steps between sample grids.
         checkpoint_every: steps between checkpoints.
         num_samples: samples per grid.
+        precision: ``"fp32"`` or ``"bf16"`` (autocast of the networks and the teacher; the
+            renderer's coordinate maths stays in float32).
+        channels_last: channels-last memory format for the lifter's convolutions (GPU).
+        compile: ``torch.compile`` backend for the lifter's five networks (``"inductor"``,
+            ``"eager"`` ...); empty = not compiled.
     """
 
     steps: int = 50_000
@@ -221,6 +227,9 @@ class TrainSection:
     sample_every: int = 1000
     checkpoint_every: int = 5000
     num_samples: int = 8
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: str = ""
 
 
 _SECTIONS: dict[str, type] = {
@@ -309,6 +318,8 @@ class Recipe:
                 f"{source}: lifter.manipulation must be 'delta', 'linear', 'residual' or 'mlp', "
                 f"got {lf.manipulation!r}"
             )
+        if tr.precision not in ("fp32", "bf16"):
+            raise ValueError(f"{source}: train.precision must be 'fp32' or 'bf16', got {tr.precision!r}")
         if lf.depth_mode not in ("range", "relief"):
             raise ValueError(f"{source}: lifter.depth_mode must be 'range' or 'relief', got {lf.depth_mode!r}")
         if lf.depth_mode == "relief" and not lf.depth_range[0] < lf.border_depth:
@@ -473,8 +484,8 @@ def recommended_recipe(teacher: Any, source: Any = None) -> str:
 
     In this order: the teacher's ``recommended_recipe`` attribute (zoo teachers set it); the
     one of the registered factory named ``source`` (what the teacher was loaded from); a
-    ``"recipe"`` key in ``reference()``; otherwise the name decides: synthetic teachers get
-    ``synthetic``/``synthetic-cats``, cat teachers ``cats``, everything else ``faces``.
+    ``"recipe"`` key in ``reference()``; otherwise :func:`choose_recipe` decides from the
+    teacher's resolution and name (which says whether a face-identity network applies).
 
     Args:
         teacher: a Teacher, or anything with a ``name``.
@@ -493,13 +504,36 @@ def recommended_recipe(teacher: Any, source: Any = None) -> str:
             rec = teacher.reference().get("recipe")
         except Exception:  # a broken reference() must not hide the fallback
             rec = None
-    if rec:
-        return str(rec)
+    return str(rec) if rec else choose_recipe(teacher)[0]
+
+
+# Teachers up to this resolution get the CPU-sized recipes (SSIM, no weights to download).
+CPU_RESOLUTION = 128
+_FACE_NAMES = ("ffhq", "celeba", "face", "human")
+
+
+def choose_recipe(teacher: Any) -> tuple[str, str]:
+    """The shipped recipe for a teacher that names none, and why (for the log).
+
+    Up to ``CPU_RESOLUTION`` pixels: the CPU-sized ``synthetic`` recipe (``synthetic-cats``
+    for cats), which needs no weights. Above: the paper's settings, ``faces`` for human faces
+    (it needs a face-identity network's weights) and ``cats`` otherwise (the same objective
+    without the identity term, which no other category has a network for).
+
+    Returns:
+        ``(recipe name, reason)``.
+    """
     name = str(getattr(teacher, "name", teacher)).lower()
+    resolution = int(getattr(teacher, "resolution", 0) or 0)
     cat = "cat" in name or "afhq" in name
-    if name.startswith("synthetic"):
-        return "synthetic-cats" if cat else "synthetic"
-    return "cats" if cat else "faces"
+    if resolution and resolution <= CPU_RESOLUTION or name.startswith("synthetic"):
+        rec = "synthetic-cats" if cat else "synthetic"
+        return rec, (f"{resolution} px teacher: the CPU-sized recipe (SSIM distance, no weights needed)"
+                     if resolution else "a synthetic teacher: the CPU-sized recipe")
+    if any(k in name for k in _FACE_NAMES) and not cat:
+        return "faces", "human faces above 128 px: the paper's FFHQ settings (VGG16 and identity weights)"
+    return "cats", (f"{name or 'a teacher'} above 128 px: the paper's settings without the face-identity "
+                    "term (VGG16 weights only)")
 
 
 def parse_overrides(items: "list[str] | str | Mapping[str, Any] | None") -> dict[str, Any]:

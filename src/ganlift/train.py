@@ -72,6 +72,9 @@ class TrainSettings:
         sample_every: steps per sample grid (0 = off).
         checkpoint_every: steps per checkpoint (0 = only at the end and on Ctrl-C).
         num_samples: codes in each sample grid.
+        precision: "fp32" or "bf16" (autocast around each step's forward).
+        channels_last: channels-last memory format for the lifter's convolutions.
+        compile: torch.compile backend for the lifter's networks ("" = off).
         seed: seeds everything (initialisation, codes, perturbations).
     """
 
@@ -86,6 +89,9 @@ class TrainSettings:
     sample_every: int = 500
     checkpoint_every: int = 500
     num_samples: int = 8
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: str = ""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -99,6 +105,9 @@ class TrainSettings:
             setattr(self, name, int(value))
         if not self.lr > 0:
             raise ValueError(f"training setting lr must be positive, got {self.lr!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"training setting precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {self.precision!r}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"training setting betas must be two numbers in [0, 1), got {self.betas!r}")
         if not self.grad_clip >= 0:
@@ -201,6 +210,7 @@ def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progre
     writer = info.is_main and out_dir is not None
     lifter.to(info.device)
     teacher.to(info.device)
+    _accelerate(lifter, settings)
     lifter.train()
     params = [p for p in lifter.parameters() if p.requires_grad]
     if not params:
@@ -265,7 +275,9 @@ def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progre
             mid_step = True
             w = draw(settings.batch_size, sampler)
             try:
-                total, terms = lifter.compute_losses(w, sampler, step=step)
+                with torch.autocast(info.device.type, dtype=torch.bfloat16,
+                                    enabled=settings.precision == "bf16"):
+                    total, terms = lifter.compute_losses(w, sampler, step=step)
             except FloatingPointError as err:  # the loss set's own NaN check
                 raise RuntimeError(f"at step {step + 1}: {err}; nothing was updated. Lower the "
                                    "learning rate or check the recipe's loss weights.") from err
@@ -316,6 +328,24 @@ def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progre
     finally:
         bar.close()
     return step
+
+
+PRECISIONS = ("fp32", "bf16")
+_NETWORKS = ("view_decoder", "light_decoder", "manipulation", "shape_decoder", "transform_decoder")
+
+
+def _accelerate(lifter: torch.nn.Module, settings: TrainSettings) -> None:
+    """Channels-last convolutions and ``torch.compile`` of the networks, as the settings ask.
+
+    ``nn.Module.compile`` compiles in place, so the state dict keeps its keys.
+    """
+    if settings.channels_last:
+        lifter.to(memory_format=torch.channels_last)
+    if settings.compile:
+        for name in _NETWORKS:
+            module = getattr(lifter, name, None)
+            if isinstance(module, torch.nn.Module):
+                module.compile(backend=settings.compile)
 
 
 def _checkpoint_to_resume(out: Path | None, resume: bool | None) -> Path | None:
@@ -405,7 +435,8 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 # Recipe keys a resumed run may change: they schedule the loop but not the maths of a step.
 _RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.sample_every",
-                      "train.checkpoint_every", "train.num_samples")
+                      "train.checkpoint_every", "train.num_samples", "train.channels_last",
+                      "train.compile")
 
 
 def _check_same_run(run: Mapping[str, Any], teacher_ref: Mapping[str, Any],
@@ -585,6 +616,8 @@ def lift(
         teacher_obj = load_teacher(teacher, **dict(teacher_options or {}))
         if recipe is None:
             recipe = recommended_recipe(teacher_obj, teacher)
+            logger.info("recipe %r: the recommended recipe of teacher %s", recipe,
+                        getattr(teacher_obj, "name", teacher))
         recipe_obj = _load_recipe(recipe, overrides)
         recipe_dict = _plain(recipe_obj.to_dict())
         if ckpt is not None:

@@ -78,12 +78,14 @@ def run(args: argparse.Namespace) -> int:
                          "(e.g. resolution=128)") from None
     out = Path(args.out) if args.out else default_out(args.teacher)
     started = time.time()
-    lift(args.teacher, recipe=args.recipe, steps=args.steps, out=out, device=args.device,
+    lifter = lift(args.teacher, recipe=args.recipe, steps=args.steps, out=out, device=args.device,
          seed=args.seed, overrides=overrides, resume=args.resume, overwrite=args.overwrite,
          progress=not args.quiet,
          evaluate=args.evaluate, eval_samples=args.eval_samples,
          teacher_options=teacher_options)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 wrote it
         _print_metrics(out / "metrics.json", since=started)
+        if args.recipe is None:
+            print(f"recipe: {lifter.recipe.name} (the teacher's recommended recipe; --recipe picks another)")
         print(f"lifter saved to {out}")
     return 0

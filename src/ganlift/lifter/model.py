@@ -166,8 +166,10 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         object.__setattr__(
             self,
             "_renderer",
+            # Metadata-only input checks: a value check would sync the host on every render on
+            # CUDA; the loss set and the controls check values where they come in.
             render.create(recipe.render.renderer, size=self.resolution, fov=recipe.render.fov,
-                          pin_border=lf.transform_frame),
+                          pin_border=lf.transform_frame, check="shapes"),
         )
 
     # ------------------------------------------------------------------ plumbing
@@ -450,16 +452,16 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
 
         Only what ``needs`` names (the ``requires`` of the loss terms switched on at this
         step, see :meth:`LossSet.requires`) is computed: before the perturbation terms start,
-        a step runs two teacher passes and two renders; with every term on, two teacher
-        passes (G(w0) and G(w') share one) and two renders (one batched call with gradient,
-        one target without).
+        a step runs two teacher passes and one batched render; with every term on, three
+        teacher passes and two renders (one batched call with gradient, one target without).
 
         1. G(w), the target of eqs. 2 and the flip term, under no_grad.
         2. V = D_V(w), L = D_L(w); w0 = M(w, L0, V0) (section 3.1).
         3. Perturbation (section 3.2.2): V' (rotations from the recipe's ranges, translations
            kept), L' (the batch's lights shuffled), w' = M(w, L', V').
-        4. One teacher pass with gradient for [w0, w']: the texture G(w0) (with the feature map
-           for D_S) and G(w'), whose gradient reaches M (eq. 4 (a)).
+        4. Teacher passes with gradient: the texture G(w0) with the feature map for D_S, and
+           G(w') without it (its gradient reaches M, eq. 4 (a)). Two calls, not one batched
+           call: the feature map of w' would be computed for nothing.
         5. S, T, A from w0 (eq. 1, de-lighting).
         6. One batched render with gradient of what the terms compare: R(A,S,T,V,L) (eq. 2),
            the flipped maps with the same V, L (flip), R(A,S,T,D_V(sg w'),D_L(sg w')) (eq. 4
@@ -478,25 +480,20 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         """
         w = self._check_w(w)
         needs = self.loss_set.requires() if needs is None else set(needs)
-        B = w.shape[0]
         ctx: dict[str, Any] = {"w": w, "view_scale": self.view_scale, "light_scale": self.light_scale,
                                "prior_penalty": self._prior_penalty}
         with torch.no_grad():  # 1
             ctx["target"] = self.teacher_image(w)
         view, light = self.decode_view_light(w)  # 2
         w0 = self.neutral_code(w, view, light)
-        codes = [w0]
         if needs & _PERTURBED:  # 3
             view_p, light_p = self.perturbation(view, light, generator)
             w_p = self.manipulate(w, light_p, view_p, own=(view, light))
             ctx.update(view_perturb=view_p, light_perturb=light_p, w_perturb=w_p)
-            if "teacher_perturbed" in needs:
-                codes.append(w_p)
-        images, feats = self.teacher_image(torch.cat(codes), features=True)  # 4
-        texture = images[:B]
-        if len(codes) > 1:
-            ctx["teacher_perturbed"] = images[B:]
-        maps = self.canonical_maps(w0, texture, feats[:B], light)  # 5
+        texture, feats = self.teacher_image(w0, features=True)  # 4
+        if "teacher_perturbed" in needs:
+            ctx["teacher_perturbed"] = self.teacher_image(ctx["w_perturb"])
+        maps = self.canonical_maps(w0, texture, feats, light)  # 5
         albedo, depth, transform = maps["albedo"], maps["depth"], maps["transform"]
         ctx.update(view=view, light=light, w0=w0, texture=texture, **maps)
         ctx["object_mask"] = (depth.detach() <= self.recipe.lifter.transform_threshold).to(depth)

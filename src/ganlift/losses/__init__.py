@@ -1,7 +1,7 @@
 """Loss terms, one module each, composable in a weighted ``LossSet``; see :data:`LOSSES`.
 
 Built-in terms (registered by :mod:`ganlift.losses.terms`): ``reconstruction``, ``flip``,
-``perturb_a``, ``perturb_b``, ``cycle``, ``prior``, ``identity``, ``albedo_rank``. Each is an
+``perturbation_a``, ``perturbation_b`` (paper eq. 4 (a), (b)), ``cycle``, ``prior``, ``identity``, ``albedo_rank``. Each is an
 ``nn.Module`` whose ``forward(ctx)`` reads what it needs from a
 :class:`~ganlift.losses.base.LossContext` and returns a scalar. Register your own with
 ``@ganlift.losses.register("name")`` and switch it on in a recipe with

@@ -8,11 +8,12 @@ from torch import nn
 
 
 class LossContext:
-    """Everything a loss term may read for one training step, computed on first use.
+    """Everything a loss term may read for one training step.
 
     Values are given directly or as zero-argument functions (``lazy``) that run the first
-    time a term reads them, so a term that is switched off costs nothing (no flipped render
-    without the flip loss, no perturbation pass without the perturbation losses).
+    time a term reads them. :meth:`ganlift.lifter.Lifter.loss_context` fills it with exactly
+    what the terms switched on at the step read (see ``LossTerm.requires``), computed in one
+    readable pass; ``lazy`` is for hand-made contexts.
 
     The :class:`~ganlift.lifter.Lifter` provides (images in [0, 1], B = batch):
 
@@ -22,13 +23,16 @@ class LossContext:
     - ``texture`` (B, 3, R, R): G(w0); ``albedo``, ``depth``, ``transform``, ``view``, ``light``.
     - ``object_mask`` (B, 1, R, R): 1 where the depth is object (T forced to 1), no gradient.
     - ``view_perturb`` (B, 6), ``light_perturb`` (B, 4): the random V', L' (no gradient).
-    - ``w_perturb`` (B, w_dim): w' = M(w, L', V'); ``teacher_perturbed``: G(w').
-    - ``perturbed``: render with (V', L'); ``view_estimate``, ``light_estimate``: D_V(w'),
-      D_L(w') with w' detached (they train the decoders); ``re_rendered``: render with those
-      estimates; ``view_estimate_m``, ``light_estimate_m``: the same through frozen decoders
-      (they train M); ``view_estimate_cycle``, ``light_estimate_cycle``: through both.
+    - ``w_perturb`` (B, w_dim): w' = M(w, L', V'); ``teacher_perturbed``: G(w') (gradient
+      into M).
+    - ``perturbed_target``: render with (V', L') without gradient (eq. 4 (a)'s target);
+      ``perturbed``: the same with gradient (the identity term).
+    - ``view_estimate``, ``light_estimate``: D_V(w'), D_L(w') with w' detached (they train
+      the decoders); ``re_rendered``: render with those estimates (eq. 4 (b));
+      ``view_estimate_m``, ``light_estimate_m``: the same through frozen decoders (they train
+      M, eq. 5); ``view_estimate_cycle``, ``light_estimate_cycle``: through both.
     - ``view_scale`` (6,), ``light_scale`` (4,): half-ranges that map views/lights to unit
-      space; ``prior``: the prior module on w (``prior(w) -> (B,)`` penalties).
+      space; ``prior_penalty``: ``f(w) -> (B,)`` penalties of the prior on w.
 
     Example:
         >>> ctx = LossContext(target=t, lazy={"flipped": lambda: renderer.render(...)})

@@ -86,7 +86,10 @@ class Renderer(nn.Module):
         pin_border: width in pixels of the outer frame where the transformation map is forced
             to 0, so the frame never moves (paper); 0 disables pinning.
         znear: explicit near plane; triangles closer than this are not drawn.
-        check: validate shapes and finiteness of the inputs on every call.
+        check: validate the inputs on every call: True checks shapes, dtypes, devices and
+            that values are finite with positive depth; ``"shapes"`` checks only what tensor
+            metadata tells (no host synchronisation on CUDA: what training uses, where the
+            loss set's own NaN check catches non-finite values); False checks nothing.
     """
 
     name = "base"
@@ -99,7 +102,7 @@ class Renderer(nn.Module):
         background_depth: float = 1.2,
         pin_border: int = 1,
         znear: float = 1e-2,
-        check: bool = True,
+        check: bool | str = True,
     ) -> None:
         super().__init__()
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 2):
@@ -119,7 +122,9 @@ class Renderer(nn.Module):
         self.background_depth = float(background_depth)
         self.pin_border = pin_border
         self.znear = float(znear)
-        self.check = bool(check)
+        if check not in (True, False, "shapes"):
+            raise ValueError(f"check must be True, False or 'shapes', got {check!r}")
+        self.check = check
         self._faces: dict[tuple, torch.Tensor] = {}
 
     # -- configuration -------------------------------------------------------------------
@@ -152,8 +157,12 @@ class Renderer(nn.Module):
         transform: torch.Tensor | None,
         view: torch.Tensor | None,
         light: torch.Tensor | None,
+        values: bool = True,
     ) -> None:
-        """Raise TypeError/ValueError naming the argument and the expected shape."""
+        """Raise TypeError/ValueError naming the argument and the expected shape.
+
+        ``values=False`` skips the checks that read tensor values (finite, positive depth).
+        """
         for arg, x in (("albedo", albedo), ("depth", depth)):
             if not isinstance(x, torch.Tensor):
                 raise TypeError(f"{arg} must be a torch.Tensor, got {type(x).__name__}")
@@ -180,9 +189,9 @@ class Renderer(nn.Module):
                 raise TypeError(f"{arg} must be a floating-point tensor, got {x.dtype}")
             if x.device != depth.device:
                 raise ValueError(f"{arg} is on {x.device} but depth is on {depth.device}; use one device")
-            if not bool(torch.isfinite(x).all()):
+            if values and not bool(torch.isfinite(x).all()):
                 raise ValueError(f"{arg} contains NaN or inf values")
-        if not bool((depth > 0).all()):
+        if values and not bool((depth > 0).all()):
             raise ValueError("depth must be positive everywhere (the camera looks down +z from the origin)")
 
     # -- geometry ------------------------------------------------------------------------
@@ -334,12 +343,15 @@ class Renderer(nn.Module):
             :class:`Rendered` at ``size`` x ``size`` (the maps' size when ``size`` is None).
         """
         if self.check:
-            self.check_inputs(albedo, depth, transform, view, light)
-        if albedo.dtype in _LOW_PRECISION or depth.dtype in _LOW_PRECISION:
+            self.check_inputs(albedo, depth, transform, view, light, values=self.check is True)
+        autocast = torch.is_autocast_enabled(depth.device.type)
+        if autocast or albedo.dtype in _LOW_PRECISION or depth.dtype in _LOW_PRECISION:
             # Pixel coordinates up to the image size need more than 8-11 mantissa bits:
-            # render in float32 and hand back the caller's dtype (gradients flow through).
+            # render in float32 (autocast off: it would run the projection in bf16) and hand
+            # back the caller's dtype (gradients flow through).
             up = [None if x is None else x.float() for x in (albedo, depth, transform, view, light)]
-            out = self.render(*up)
+            with torch.autocast(depth.device.type, enabled=False):
+                out = self.render(*up)
             return Rendered(**{k: v.to(albedo.dtype) for k, v in out.as_dict().items()})
         B, S = depth.shape[0], depth.shape[-1]
         if B == 0:

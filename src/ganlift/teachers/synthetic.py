@@ -347,7 +347,11 @@ class SyntheticTeacher(Teacher):
         out = r.render(maps["albedo"], maps["depth"], maps["transform"], view, light)
         image = out.image
         if self.specular and light is not None:
-            image = image + self.specular * highlight(out.normal, light, self.shininess) * out.mask
+            # Glossy object, matte backdrop: the highlight is weighted by the object's posed
+            # coverage (one more render of the same mesh, only for teachers with highlights).
+            on_object = r.render(maps["coverage"].expand(-1, 3, -1, -1), maps["depth"], maps["transform"],
+                                 view, None).image[:, :1]
+            image = image + self.specular * highlight(out.normal, light, self.shininess) * on_object
         result = {"image": _pool(image, k) * 2.0 - 1.0, "depth": _pool(out.depth, k)}
         if with_mask:
             truth = self.canonical_maps(f, size, TRUTH_SUPERSAMPLE * size)

@@ -109,7 +109,7 @@ def _record_step(line: str) -> int | None:
 
 
 # Short progress-bar labels of the built-in terms (the JSONL log keeps the full names).
-_SHORT = {"reconstruction": "rec", "perturb_a": "pert_a", "perturb_b": "pert_b",
+_SHORT = {"reconstruction": "rec", "perturbation_a": "pert_a", "perturbation_b": "pert_b",
           "albedo_rank": "rank", "identity": "id", "grad_norm": "|grad|"}
 
 

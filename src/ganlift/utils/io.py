@@ -3,13 +3,14 @@ and a remembered sha256 of big files."""
 
 from __future__ import annotations
 
-import hashlib
 import errno
+import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
