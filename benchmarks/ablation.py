@@ -44,11 +44,15 @@ import torch
 HERE = Path(__file__).resolve().parent
 OFF_PERTURBATION = {"losses.perturbation_a.weight": 0, "losses.perturbation_b.weight": 0,
                     "losses.cycle.weight": 0, "losses.prior.weight": 0}
+# The full objective on top of the recommended recipe (what recipes/synthetic-full.toml adds).
+FULL = {f"losses.{name}.{key}": value for name, weight in
+        (("perturbation_a", 2.0), ("perturbation_b", 2.0), ("cycle", 4.0)) for key, value in
+        (("weight", weight), ("start", 100), ("ramp", 100))}
 ROWS = {
-    "full": {},
-    "no_flip": {"losses.flip.weight": 0},
+    "full": FULL,
+    "no_flip": {**FULL, "losses.flip.weight": 0},
     "no_perturbation": OFF_PERTURBATION,
-    "no_albedo_rank": {"losses.albedo_rank.weight": 0},
+    "no_albedo_rank": {**FULL, "losses.albedo_rank.weight": 0},
 }
 TEST_RECIPES = {"synthetic-glossy-faces": HERE / "recipes" / "glossy-faces.toml",
                 "synthetic-cars": HERE / "recipes" / "cars.toml"}
@@ -76,8 +80,8 @@ def _lift(teacher: str, recipe, overrides: dict, steps: int, resolution: int, ou
 
 def run_teacher(teacher: str, rows: list[str], steps: int, resolution: int, out: Path) -> dict:
     """Both budgets for one teacher. Returns {"equal_steps": {row: metrics}, "equal_time": ...}."""
-    from ganlift.recipe import recommended_recipe
     import ganlift
+    from ganlift.recipe import load_recipe, recommended_recipe
 
     from ganlift.eval import evaluate_baselines
 
@@ -86,8 +90,12 @@ def run_teacher(teacher: str, rows: list[str], steps: int, resolution: int, out:
     flat = evaluate_baselines(teacher_obj, names=("flat",), n=256, psi=1.0)["flat"]
     result = {"recipe": str(recipe), "flat": {**flat, "seconds": 0.0, "steps": 0},
               "equal_steps": {}, "equal_time": {}}
+    # The prior on w' is part of the full objective: the recipe's weight, or the paper's 0.5.
+    prior = float(load_recipe(recipe).losses.get("prior", {}).get("weight", 0.0)) or 0.5
+    with_prior = {"losses.prior.weight": prior, "losses.prior.start": 100, "losses.prior.ramp": 100}
+    overrides = {row: ({**ROWS[row], **with_prior} if row != "no_perturbation" else ROWS[row]) for row in rows}
     for row in rows:
-        result["equal_steps"][row] = _lift(teacher, recipe, ROWS[row], steps, resolution, out / row, resume=False)
+        result["equal_steps"][row] = _lift(teacher, recipe, overrides[row], steps, resolution, out / row, resume=False)
     budget = result["equal_steps"]["full"]["seconds"] if "full" in rows else None
     for row in rows:
         base = result["equal_steps"][row]
@@ -98,7 +106,7 @@ def run_teacher(teacher: str, rows: list[str], steps: int, resolution: int, out:
         folder = out / f"{row}-equal-time"
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(out / row, folder)
-        result["equal_time"][row] = _lift(teacher, recipe, ROWS[row], longer, resolution, folder, resume=True)
+        result["equal_time"][row] = _lift(teacher, recipe, overrides[row], longer, resolution, folder, resume=True)
     return result
 
 

@@ -114,3 +114,26 @@ def test_choose_recipe_by_resolution_and_category():
     name, why = choose_recipe(_T("lsun-car", 512))
     assert name == "cats" and "without the face-identity term" in why
     assert ganlift.recipe.recommended_recipe(_T("stylegan2-cars", 256)) == "cats"
+
+
+def test_perturbation_terms_can_compare_at_a_coarser_scale():
+    from ganlift.losses.distance import ImageDistance
+    from ganlift.losses.terms import PerturbationB
+    from ganlift.render.base import Rendered
+
+    d = ImageDistance(perceptual=None)
+    fine = torch.zeros(1, 3, 8, 8)
+    fine[..., ::2] = 1.0  # a pattern finer than 2 pixels: averages out at half resolution
+    grey = torch.full((1, 3, 8, 8), 0.5, requires_grad=True)
+    ones = torch.ones(1, 1, 8, 8)
+    z = torch.zeros(1, 1, 8, 8)
+    ctx = LossContext(re_rendered=Rendered(grey, ones, z, torch.zeros(1, 3, 8, 8), z), teacher_perturbed=fine)
+    assert float(PerturbationB(d)(ctx)) == pytest.approx(0.5)
+    coarse = PerturbationB(d, downsample=2)(ctx)
+    assert float(coarse) == pytest.approx(0.0, abs=1e-6)
+    coarse.backward()
+    assert grey.grad is not None  # still trains the render
+    with pytest.raises(ValueError, match="downsample must be an integer >= 1"):
+        PerturbationB(d, downsample=0)
+    recipe = load_recipe("synthetic", {"losses.perturbation_b.downsample": 2})
+    assert LossSet.from_recipe(recipe).terms["perturbation_b"].downsample == 2

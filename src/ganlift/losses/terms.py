@@ -39,6 +39,7 @@ __all__ = [
     "ImageTerm",
     "Reconstruction",
     "Flip",
+    "PerturbationTerm",
     "PerturbationA",
     "PerturbationB",
     "Cycle",
@@ -81,8 +82,33 @@ class Flip(ImageTerm):
         return self.distance(ctx.flipped.image, ctx.target, ctx.flipped.mask)
 
 
+class PerturbationTerm(ImageTerm):
+    """An image term on a perturbed view, optionally compared at a coarser scale.
+
+    Args:
+        downsample: both images (and the mask) are area-averaged by this factor before the
+            distance. G(w') is the teacher's picture of w's object turned, as M makes it; the
+            view it shows is what the term is for, while its fine detail also carries whatever
+            identity M lost, so comparing coarser keeps the multi-view signal and less of the
+            other object. 1 = the full lifting resolution (paper).
+    """
+
+    def __init__(self, distance: ImageDistance | None = None, *, downsample: int = 1) -> None:
+        super().__init__(distance)
+        if int(downsample) != downsample or downsample < 1:
+            raise ValueError(f"downsample must be an integer >= 1, got {downsample!r}")
+        self.downsample = int(downsample)
+
+    def compare(self, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        k = self.downsample
+        if k > 1:
+            a, b, mask = (F.avg_pool2d(x, k) for x in (a, b, mask))
+            mask = (mask > 0.999).to(mask)  # pixels whose whole block is valid
+        return self.distance(a, b, mask)
+
+
 @register("perturbation_a")
-class PerturbationA(ImageTerm):
+class PerturbationA(PerturbationTerm):
     """Eq. 4 (a), its image part: G(w') with w' = M(w, L', V') must look like the render of
     the lifter's 3D under (V', L'), a stopped target, so the gradient reaches only M.
 
@@ -93,11 +119,11 @@ class PerturbationA(ImageTerm):
 
     def forward(self, ctx) -> torch.Tensor:
         target = ctx.perturbed_target
-        return self.distance(ctx.teacher_perturbed, target.image.detach(), target.mask.detach())
+        return self.compare(ctx.teacher_perturbed, target.image.detach(), target.mask.detach())
 
 
 @register("perturbation_b")
-class PerturbationB(ImageTerm):
+class PerturbationB(PerturbationTerm):
     """Eq. 4 (b), its image part: the render under the re-estimated view and light of w',
     (D_V(w'), D_L(w')) with w' stopped, must match G(w') (a stopped target). It trains the 3D
     components (and the decoders) to explain the teacher's other views.
@@ -108,7 +134,7 @@ class PerturbationB(ImageTerm):
     requires = ("re_rendered", "teacher_perturbed")
 
     def forward(self, ctx) -> torch.Tensor:
-        return self.distance(ctx.re_rendered.image, ctx.teacher_perturbed.detach(), ctx.re_rendered.mask)
+        return self.compare(ctx.re_rendered.image, ctx.teacher_perturbed.detach(), ctx.re_rendered.mask)
 
 
 @register("cycle")
