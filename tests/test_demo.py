@@ -109,7 +109,8 @@ def test_session_checks_the_controls_and_caches_few_seeds(lifter, tmp_path):
     for name, value in values.items():
         r = session.ranges[name]
         assert r.minimum <= value <= r.maximum, name
-    with pytest.raises(ValueError, match=r"yaw must be within \[-45, 45\], got 500"):
+    yaw = f"{ranges['yaw']:g}"
+    with pytest.raises(ValueError, match=rf"yaw must be within \[-{yaw}, {yaw}\], got 500"):
         session.render(0, **{**values, "yaw": 500})
     with pytest.raises(ValueError, match="ambient must be a number"):
         session.render(0, **{**values, "ambient": "lots"})
@@ -130,6 +131,61 @@ def test_mesh_and_turntable_downloads(lifter, tmp_path):
     gif = session.turntable(5, frames=6, **_values(session, 5))
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.n_frames > 1 and im.size == (256, 256)  # equal frames merge
+
+
+def _teacher_photo(lifter, seed: int):
+    """A photo the teacher made (at its own resolution, as a PIL image) and its code."""
+    from PIL import Image
+
+    w = lifter.codes(1, seed)
+    with torch.no_grad():
+        image = ((lifter.teacher.synthesis(w) + 1) / 2).clamp(0, 1)
+    return Image.fromarray(to_uint8(image)[0]), w
+
+
+def test_a_lifted_photo_gets_the_controls_of_a_seed(lifter, tmp_path):
+    session = DemoSession(lifter, workdir=tmp_path)
+    photo, _ = _teacher_photo(lifter, 7)
+    path = tmp_path / "photo.png"
+    photo.save(path)
+    start = time.perf_counter()
+    found = session.lift_photo({"path": str(path)})  # Gradio's upload, unprocessed
+    print(f"\nlift of a {photo.size[0]} px photo: {time.perf_counter() - start:.2f} s, residual {found.residual:.4f}")
+    assert found.seed == "photo-1" and found.notes == () and found.residual < 0.05
+    assert session.decompose("photo-1") is found
+    w = found.w
+    maps = lifter.predict(w)
+    for changes in ({}, {"yaw": 30.0, "azimuth": -20.0, "ambient": 0.3}, {"pitch": -10.0, "roll": 5.0}):
+        values = _values(session, "photo-1", **changes)
+        shown = session.render("photo-1", **values)
+        controls = DemoSession.sample_controls(values)
+        expected = lifter.render_maps(w, maps, **controls)
+        torch.testing.assert_close(shown.image, expected.image, atol=0, rtol=0)
+        torch.testing.assert_close(shown.image, lifter.render(w, **controls).image, atol=0, rtol=0)
+    views = session.views(shown, "photo-1")
+    assert set(views) == {"render", "depth", "normal", "albedo", "shading", "teacher"}
+    np.testing.assert_array_equal(views["teacher"][:: session.display_size // 16, :: session.display_size // 16],
+                                  to_uint8(lifter.teacher_images(w))[0])  # fmt: skip
+    assert session.mesh("photo-1").name == "ganlift-photo-1.glb"
+    assert session.turntable("photo-1", frames=4, **values).suffix == ".gif"
+
+
+def test_a_noise_photo_warns_and_a_bad_upload_explains(lifter, tmp_path):
+    session = DemoSession(lifter, workdir=tmp_path)
+    noise = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    found = session.lift_photo(noise, steps=20)
+    assert len(found.notes) == 1 and "out of the teacher's distribution" in found.notes[0]
+    assert f"residual L1 of {found.residual:.4f}" in found.notes[0]
+    session.render(found.seed, **_values(session, found.seed, yaw=10.0))  # still shown, with the warning
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    for bad, message in ((None, "upload a photo first"), ({"path": None}, "upload a photo first"),
+                         (str(text), "not an image file"), (str(tmp_path / "gone.png"), "no such image file"),
+                         (np.zeros((2, 2, 3), np.uint8), "cannot lift this upload")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            session.lift_photo(bad)
+    with pytest.raises(ValueError, match="photo-9 is not among"):
+        session.render("photo-9", **_values(session, 0))
 
 
 def test_space_folder_for_a_hub_lifter(tmp_path, monkeypatch):
@@ -328,6 +384,20 @@ def test_demo_in_a_real_browser(served, page, tmp_path):
     assert "pitch must be within" in _wait_status(page, "pitch must be within")
     body = page.inner_text("body")
     assert "Traceback" not in body and 'File "' not in body
+    # Upload a photo the teacher made and lift it: the sliders then act on its fitted code.
+    photo, _ = _teacher_photo(model, 11)
+    photo.save(tmp_path / "photo.png")
+    page.set_input_files("#photo input[type=file]", str(tmp_path / "photo.png"))
+    page.wait_for_selector("#photo img")
+    page.click("#lift")
+    status = _wait_status(page, "photo 1 ·", timeout=60_000)
+    assert "lifted in" in status and "Warning" not in status
+    page.focus("#yaw input[type=range]")
+    page.keyboard.press("Home")
+    controls = _controls(page)
+    _wait_status(page, f"photo 1 · yaw {controls['yaw']:g}°")
+    w = app.ganlift_session.decompose("photo-1").w
+    _wait_same(page, "#out-render", model.render(w, **DemoSession.sample_controls(controls)).image)
     # The random button loads a new seed and its image.
     src = page.get_attribute("#out-render img", "src")
     page.click("#random")

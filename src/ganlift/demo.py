@@ -4,7 +4,10 @@ The page has a seed box with a "random" button, yaw/pitch/roll sliders spanning 
 lifter's recipe trained on (:meth:`~ganlift.lifter.controls.ControlsMixin.trained_ranges`),
 the light's direction and its ambient/diffuse strengths, tabs with the render, depth, normals,
 albedo, shading and the teacher's image, a 3D viewer of the textured mesh (GLB, with a
-download) and a turntable GIF on demand.
+download) and a turntable GIF on demand. An image upload with a "lift this photo" button
+fits a code to a photo (:meth:`~ganlift.lifter.controls.ControlsMixin.reconstruct`'s inversion,
+with few steps) and gives it the same controls; a photo out of the teacher's distribution gets
+the inversion's warning in the page.
 
 A slider move only re-renders: the networks run once per seed
 (:meth:`~ganlift.lifter.controls.ControlsMixin.predict`, cached per seed) and every new pose or
@@ -34,6 +37,7 @@ import re
 import tempfile
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +54,8 @@ MAX_SEED = 2**32 - 1
 POSE = ("yaw", "pitch", "roll")
 LIGHT = ("azimuth", "elevation", "ambient", "diffuse")
 CONTROLS = POSE + LIGHT
+PHOTO_STEPS = 100  # inversion steps of an uploaded photo: a few seconds on a CPU
+PHOTO_RESTARTS = 2
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -123,21 +129,25 @@ class SliderRange:
 
 @dataclass
 class Decomposition:
-    """What the networks give for one seed, cached so that slider moves only re-render.
+    """What the networks give for one seed (or lifted photo), cached so that slider moves only re-render.
 
     Attributes:
-        seed: the seed.
+        seed: the seed, or the key of a lifted photo (``"photo-1"``, ...).
         w: (1, w_dim) its style code.
         maps: the dict of ``lifter.predict(w)`` (view, light, depth, transform, albedo).
         teacher: (1, 3, S, S) the teacher's image of ``w`` in [0, 1].
-        seconds: how long the networks took.
+        seconds: how long the networks took (for a photo, with its inversion).
+        residual: a photo's inversion residual (mean L1 in [0, 1]); None for a seed.
+        notes: the inversion's warnings for a photo (out of the teacher's distribution).
     """
 
-    seed: int
+    seed: int | str
     w: torch.Tensor
     maps: dict[str, torch.Tensor]
     teacher: torch.Tensor
     seconds: float
+    residual: float | None = None
+    notes: tuple[str, ...] = ()
 
 
 class DemoSession:
@@ -166,6 +176,8 @@ class DemoSession:
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="ganlift-demo-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._cache: OrderedDict[int, Decomposition] = OrderedDict()
+        self._photos: OrderedDict[str, Decomposition] = OrderedDict()
+        self._photo_count = 0
         self._lock = threading.Lock()
         self.ranges = self._ranges()
 
@@ -221,12 +233,23 @@ class DemoSession:
         }
 
     # -- networks, once per seed -----------------------------------------------------------
-    def decompose(self, seed: int) -> Decomposition:
+    def decompose(self, seed: int | str) -> Decomposition:
         """The cached decomposition of ``seed`` (the networks run on the first call only).
 
         Args:
-            seed: the code's seed, as in ``lifter.sample(1, seed)``.
+            seed: the code's seed, as in ``lifter.sample(1, seed)``, or the key of a photo
+                lifted with :meth:`lift_photo`.
+
+        Raises:
+            ValueError: a photo key that is not (or no longer) cached.
         """
+        if isinstance(seed, str):
+            with self._lock:
+                photo = self._photos.get(seed)
+                if photo is None:
+                    raise ValueError(f"{seed} is not among the last {self.cache_size} lifted photos: lift it again")
+                self._photos.move_to_end(seed)
+                return photo
         with self._lock:
             hit = self._cache.get(seed)
             if hit is not None:
@@ -243,7 +266,59 @@ class DemoSession:
                 self._cache.popitem(last=False)
         return found
 
-    def predicted_controls(self, seed: int) -> dict[str, float]:
+    def lift_photo(self, image: Any, steps: int = PHOTO_STEPS, restarts: int = PHOTO_RESTARTS) -> Decomposition:
+        """Lift an uploaded photo: invert it into W (as ``lifter.reconstruct`` does), cache its maps.
+
+        The fitted code is then shown like a seed's: ``render``, ``views``, ``mesh`` and
+        ``turntable`` take the returned decomposition's ``seed`` (``"photo-1"``, ...).
+
+        Args:
+            image: a file path, a PIL image, an array, or Gradio's upload (a dict with a
+                ``path``).
+            steps, restarts: of the inversion (:func:`ganlift.invert`).
+
+        Returns:
+            The :class:`Decomposition`; its ``notes`` hold the inversion's out-of-distribution
+            warning (with the residual) when the teacher could not reproduce the photo.
+
+        Raises:
+            ValueError: a message for the page when there is no upload or it is not an image.
+        """
+        from ganlift.invert import OutOfDistributionWarning, invert
+
+        if isinstance(image, dict):
+            image = image.get("path") or None
+        if image is None or (isinstance(image, str) and not image.strip()):
+            raise ValueError("upload a photo first (PNG, JPEG, WebP, ...), then press \"lift this photo\"")
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", OutOfDistributionWarning)
+            try:
+                inversion = invert(self.lifter, image, "w", int(steps), restarts=int(restarts), progress=False)
+            except (ValueError, TypeError, OSError) as err:
+                message = str(err).removeprefix("images: ")
+                raise ValueError(f"cannot lift this upload: {message}") from None
+        notes = []
+        for caught_warning in caught:
+            if issubclass(caught_warning.category, OutOfDistributionWarning):
+                notes.append(str(caught_warning.message).removeprefix("image 0: "))
+            else:  # not the demo's to swallow
+                warnings.warn_explicit(caught_warning.message, caught_warning.category, caught_warning.filename,
+                                       caught_warning.lineno)  # fmt: skip
+        w = inversion.codes.to(self.lifter.device)
+        maps = self.lifter.predict(w)
+        teacher = self.lifter.teacher_images(w)
+        with self._lock:
+            self._photo_count += 1
+            key = f"photo-{self._photo_count}"
+            found = Decomposition(key, w, maps, teacher, time.perf_counter() - start,
+                                  float(inversion.residual[0]), tuple(notes))  # fmt: skip
+            self._photos[key] = found
+            while len(self._photos) > self.cache_size:
+                self._photos.popitem(last=False)
+        return found
+
+    def predicted_controls(self, seed: int | str) -> dict[str, float]:
         """The lifter's own pose and light for ``seed``, snapped to the sliders.
 
         Args:
@@ -260,10 +335,11 @@ class DemoSession:
         return {k: self.ranges[k].snap(v) for k, v in values.items()}
 
     # -- the renderer, on every slider move ------------------------------------------------
-    def render(self, seed: int, **controls: Any):
+    def render(self, seed: int | str, **controls: Any):
         """Re-render ``seed``'s cached maps with the sliders' values (no networks).
 
-        Equal to ``lifter.sample(1, seed, **sample_controls(controls))``.
+        Equal to ``lifter.sample(1, seed, **sample_controls(controls))`` (for a photo,
+        ``lifter.render(w, ...)`` of its fitted code ``w``).
 
         Args:
             seed: the code's seed.
@@ -286,7 +362,7 @@ class DemoSession:
         k = max(1, self.display_size // max(array.shape[0], 1))
         return np.repeat(np.repeat(array, k, axis=0), k, axis=1) if k > 1 else array
 
-    def views(self, sample: Any, seed: int | None = None, only: str | None = None) -> dict[str, np.ndarray]:
+    def views(self, sample: Any, seed: int | str | None = None, only: str | None = None) -> dict[str, np.ndarray]:
         """The shown images of a rendered sample, by tab: render, depth, normal, albedo, shading, teacher.
 
         Args:
@@ -316,7 +392,7 @@ class DemoSession:
         return ""
 
     # -- downloads -------------------------------------------------------------------------
-    def mesh(self, seed: int) -> Path:
+    def mesh(self, seed: int | str) -> Path:
         """The GLB of ``seed``'s canonical textured mesh (+y up), written once per seed.
 
         Args:
@@ -324,12 +400,12 @@ class DemoSession:
         """
         from ganlift import export
 
-        path = self.workdir / f"ganlift-seed{seed}.glb"
+        path = self.workdir / f"ganlift-{_slug(seed)}.glb"
         if not path.exists():
             export.to_glb(self.lifter, path, w=self.decompose(seed).w)
         return path
 
-    def turntable(self, seed: int, frames: int = 24, fps: float = 12.0, **controls: Any) -> Path:
+    def turntable(self, seed: int | str, frames: int = 24, fps: float = 12.0, **controls: Any) -> Path:
         """A turntable GIF of ``seed``: yaw swept over the trained range, the other controls fixed.
 
         Args:
@@ -344,7 +420,7 @@ class DemoSession:
         options = self.sample_controls(values)
         options.pop("yaw")
         key = "_".join(f"{values[k]:g}" for k in CONTROLS if k != "yaw")
-        path = self.workdir / f"ganlift-seed{seed}-turntable-{frames}-{key}.gif"
+        path = self.workdir / f"ganlift-{_slug(seed)}-turntable-{frames}-{key}.gif"
         if not path.exists():
             images = export.turntable(self.lifter, None, w=self.decompose(seed).w, frames=frames, **options)
             k = max(1, self.display_size // images.shape[-1])
@@ -352,6 +428,16 @@ class DemoSession:
                 images = images.repeat_interleave(k, dim=-1).repeat_interleave(k, dim=-2)
             export.save_animation(images, path, fps=fps)
         return path
+
+
+def _slug(seed: int | str) -> str:
+    """A file-name part for a seed (``seed5``) or a photo key (``photo-1``)."""
+    return f"seed{seed}" if isinstance(seed, int) else re.sub(r"[^\w-]", "_", str(seed))
+
+
+def _name(seed: int | str) -> str:
+    """How the page names a seed (``seed 5``) or a photo (``photo 1``)."""
+    return f"seed {seed}" if isinstance(seed, int) else str(seed).replace("-", " ")
 
 
 # ---------------------------------------------------------------------------- the Gradio app
@@ -367,9 +453,9 @@ _LABELS = {
 }
 
 
-def _describe(seed: int, values: dict[str, float]) -> str:
+def _describe(seed: int | str, values: dict[str, float]) -> str:
     return (
-        f"seed {seed} · yaw {values['yaw']:g}° pitch {values['pitch']:g}° roll {values['roll']:g}° · "
+        f"{_name(seed)} · yaw {values['yaw']:g}° pitch {values['pitch']:g}° roll {values['roll']:g}° · "
         f"light ({values['azimuth']:g}°, {values['elevation']:g}°) ambient {values['ambient']:g} "
         f"diffuse {values['diffuse']:g}"
     )
@@ -404,27 +490,55 @@ def build(lifter: Any, *, title: str | None = None, session: DemoSession | None 
         views = session.views(sample, seed)
         return [views.get(name, gr.skip()) for name in MAPS]
 
-    def load(seed_text: str, loaded: int | None):
+    def unchanged(loaded, message: str) -> list:
+        return [gr.skip(), loaded, gr.skip()] + [gr.skip()] * (len(CONTROLS) + len(MAPS)) + [fail(message)]
+
+    def show(key: int | str, done: str) -> list:
+        """Set the sliders to the lifter's prediction for a seed or photo and render it."""
+        start = time.perf_counter()
+        values = session.predicted_controls(key)
+        sample = session.render(key, **values)
+        seconds = time.perf_counter() - start
+        status = f"{_describe(key, values)} · {done or f'maps and render in {seconds * 1000:.0f} ms'}"
+        note = session.light_note(sample)
+        if note:
+            status += f" · {note}"
+        box = str(key) if isinstance(key, int) else gr.skip()
+        return [box, key, values] + [values[k] for k in CONTROLS] + shown(sample, key) + [status]
+
+    def load(seed_text: str, loaded: int | str | None):
         """Seed box submitted / random / page load: run the networks once, set the sliders."""
         try:
             seed = parse_seed(seed_text)
         except ValueError as err:
-            return [gr.skip(), loaded, gr.skip()] + [gr.skip()] * (len(CONTROLS) + len(MAPS)) + [fail(str(err))]
-        start = time.perf_counter()
-        values = session.predicted_controls(seed)
-        sample = session.render(seed, **values)
-        seconds = time.perf_counter() - start
-        status = f"{_describe(seed, values)} · maps and render in {seconds * 1000:.0f} ms"
-        note = session.light_note(sample)
-        if note:
-            status += f" · {note}"
-        return [str(seed), seed, values] + [values[k] for k in CONTROLS] + shown(sample, seed) + [status]
+            return unchanged(loaded, str(err))
+        return show(seed, "")
 
-    def rerender(showing: str, loaded: int | None, *slider_values: float):
+    def reset(loaded: int | str | None):
+        """Back to the lifter's own prediction for the shown seed or photo."""
+        try:
+            return show(loaded if loaded is not None else 0, "")
+        except ValueError as err:  # a photo no longer cached
+            return unchanged(loaded, str(err))
+
+    def lift(upload: Any, loaded: int | str | None):
+        """"lift this photo": invert the upload (once), cache its maps, show it like a seed."""
+        try:
+            found = session.lift_photo(upload)
+        except ValueError as err:
+            return unchanged(loaded, str(err))
+        out = show(found.seed, f"lifted in {found.seconds:.1f} s ({PHOTO_STEPS} inversion steps, "
+                               f"residual {found.residual:.4f})")  # fmt: skip
+        for note in found.notes:
+            gr.Warning(f"out of distribution: {note}")
+            out[-1] += f" · **Warning:** {note}"
+        return out
+
+    def rerender(showing: str, loaded: int | str | None, *slider_values: float):
         """A slider moved: the renderer only, from the cached maps; only the open tab's image
         is sent (the others follow when their tab is opened)."""
         if loaded is None:
-            return [gr.skip()] * (len(MAPS) + 1) + [fail("load a seed first")]
+            return [gr.skip()] * (len(MAPS) + 1) + [fail("load a seed or lift a photo first")]
         values = dict(zip(CONTROLS, slider_values))
         start = time.perf_counter()
         try:
@@ -440,13 +554,17 @@ def build(lifter: Any, *, title: str | None = None, session: DemoSession | None 
         views = session.views(sample, None, only=showing)
         return [checked] + [views.get(name, gr.skip()) for name in MAPS] + [status]
 
-    def open_tab(name: str, loaded: int | None, current: dict | None):
+    def open_tab(name: str, loaded: int | str | None, current: dict | None):
         """A tab opened: bring its image up to the controls last rendered (renderer only)."""
         if loaded is None or current is None or name not in MAPS[:-1]:
             return name, gr.skip()
-        return name, session.views(session.render(loaded, **current), None, only=name)[name]
+        try:
+            return name, session.views(session.render(loaded, **current), None, only=name)[name]
+        except ValueError as err:
+            gr.Warning(str(err))
+            return name, gr.skip()
 
-    def make_mesh(loaded: int | None):
+    def make_mesh(loaded: int | str | None):
         if loaded is None:
             return gr.skip(), gr.skip()
         try:
@@ -456,9 +574,9 @@ def build(lifter: Any, *, title: str | None = None, session: DemoSession | None 
             return gr.skip(), gr.skip()
         return path, path
 
-    def make_turntable(loaded: int | None, *slider_values: float):
+    def make_turntable(loaded: int | str | None, *slider_values: float):
         if loaded is None:
-            return gr.skip(), fail("load a seed first")
+            return gr.skip(), fail("load a seed or lift a photo first")
         values = dict(zip(CONTROLS, slider_values))
         start = time.perf_counter()
         try:
@@ -466,21 +584,25 @@ def build(lifter: Any, *, title: str | None = None, session: DemoSession | None 
         except (ValueError, TypeError) as err:
             return gr.skip(), fail(str(err))
         seconds = time.perf_counter() - start
-        return str(path), f"turntable of seed {loaded} made in {seconds:.1f} s"
+        return str(path), f"turntable of {_name(loaded)} made in {seconds:.1f} s"
 
     with gr.Blocks(title="ganlift demo", analytics_enabled=False) as app:
-        loaded = gr.State(None)  # the seed whose maps are shown
+        loaded = gr.State(None)  # the seed (int) or photo key (str) whose maps are shown
         current = gr.State(None)  # the controls last rendered
         gr.Markdown(
             f"## {heading}\n"
-            "Pick a seed, then turn the object and move the light. A slider move re-renders the "
-            "cached 3D maps of the seed without running the networks."
+            "Pick a seed (or lift a photo), then turn the object and move the light. A slider move "
+            "re-renders the cached 3D maps without running the networks."
         )
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 with gr.Row():
                     seed_box = gr.Textbox(value="0", label="seed (press Enter)", elem_id="seed", scale=3)
                     random_button = gr.Button("random", elem_id="random", scale=1, size="sm")
+                with gr.Row():
+                    photo = gr.Image(label="or a photo to lift (cropped like the teacher's images)", type="filepath",
+                                     sources=["upload"], elem_id="photo", height=140, scale=3)  # fmt: skip
+                    lift_button = gr.Button("lift this photo", elem_id="lift", scale=1, size="sm")
                 sliders = {}
                 for name in CONTROLS:
                     r = ranges[name]
@@ -519,8 +641,11 @@ def build(lifter: Any, *, title: str | None = None, session: DemoSession | None 
         random_button.click(random_seed, None, seed_box).then(load, [seed_box, loaded], load_outputs).then(
             make_mesh, loaded, [model, model_file]
         )
-        reset_button.click(lambda seed: str(seed) if seed is not None else "0", loaded, seed_box).then(
-            load, [seed_box, loaded], load_outputs
+        reset_button.click(reset, loaded, load_outputs)
+        # preprocess=False: the handler reads the upload itself, so a file that is not an image
+        # gets the demo's own message instead of Gradio's error.
+        lift_button.click(lift, [photo, loaded], load_outputs, preprocess=False).then(
+            make_mesh, loaded, [model, model_file]
         )
         # preprocess=False: the handlers check the slider values themselves, so a typed value
         # outside a slider's range gets the demo's own message in the status line.
