@@ -68,14 +68,17 @@ def _train_seconds(folder: Path) -> tuple[float, int]:
     return float(last["elapsed"]), int(last["step"])
 
 
-def _lift(teacher: str, recipe, overrides: dict, steps: int, resolution: int, out: Path, resume: bool) -> dict:
+def _lift(teacher: str, recipe, overrides: dict, steps: int, resolution: int, out: Path, resume: bool,
+          seconds_before: float = 0.0) -> dict:
+    """One lift; ``seconds_before``: training time of the checkpoint a resumed run continues
+    (a resumed log counts its time from the resume)."""
     import ganlift
 
     ganlift.lift(teacher, recipe=recipe, steps=steps, out=out, overrides={"lifter.resolution": resolution, **overrides},
                  teacher_options={"resolution": resolution}, resume=resume, overwrite=not resume, progress=False)
     metrics = json.loads((out / "metrics.json").read_text())
     seconds, done = _train_seconds(out)
-    return {**metrics, "seconds": seconds, "steps": done}
+    return {**metrics, "seconds": seconds_before + seconds, "steps": done}
 
 
 def run_teacher(teacher: str, rows: list[str], steps: int, resolution: int, out: Path) -> dict:
@@ -106,7 +109,8 @@ def run_teacher(teacher: str, rows: list[str], steps: int, resolution: int, out:
         folder = out / f"{row}-equal-time"
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(out / row, folder)
-        result["equal_time"][row] = _lift(teacher, recipe, overrides[row], longer, resolution, folder, resume=True)
+        result["equal_time"][row] = _lift(teacher, recipe, overrides[row], longer, resolution, folder, resume=True,
+                                          seconds_before=base["seconds"])
     return result
 
 
@@ -139,7 +143,14 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
     parser.add_argument("--table", type=Path, default=None, help="markdown file (default OUT/ablation.md)")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="only write the tables of an earlier run's ablation.json")
     args = parser.parse_args()
+    if args.from_json:
+        path = args.table or args.from_json.with_suffix(".md")
+        path.write_text(markdown(json.loads(args.from_json.read_text()), args.steps, args.resolution))
+        print(path.read_text())
+        return
     if "full" not in args.rows:
         parser.error("--rows must include full (the equal-wall-time budget is the full row's time)")
     started = time.perf_counter()

@@ -140,7 +140,7 @@ def test_angles_outside_the_trained_range_warn_once(fresh):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fresh.render(w, yaw=40, pitch=-15, roll=10)  # inside: yaw 45, pitch 15, roll 15
-    with pytest.warns(OutOfRangeWarning, match=r"yaw=60 .*\[-45, 45\].*synthetic"):
+    with pytest.warns(OutOfRangeWarning, match=r"yaw=60 .*\[-40, 40\].*synthetic"):
         fresh.render(w, yaw=60)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

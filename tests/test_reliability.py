@@ -528,3 +528,17 @@ def test_weights_keep_the_umask_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "model.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+def test_from_config_bounds_sizes_from_python_too():
+    """A config.json declaring a huge feature map is refused by Lifter.from_config itself,
+    not only by the CLI, before any network is built."""
+    import ganlift
+
+    teacher = ganlift.load_teacher("synthetic-faces", resolution=16)
+    lifter = ganlift.Lifter(teacher, ganlift.recipe.load_recipe("synthetic", {
+        "lifter.resolution": 16, "lifter.mlp_width": 16, "lifter.decoder_width": 16,
+        "lifter.decoder_min_width": 8, "teacher.prior_samples": 200}))
+    config = dict(lifter.config, feature_channels=10**6)
+    with pytest.raises(ValueError, match="feature_channels"):
+        ganlift.Lifter.from_config(config, teacher)

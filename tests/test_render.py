@@ -47,7 +47,7 @@ def plane_depth(S: int, normal, k: float = 1.0, fov: float = 10.0, dtype=D64):
 def test_create_and_registry():
     r = create("torch", size=32, fov=10, background=0.5)
     assert "torch" in RENDERERS.names()
-    assert ganlift.renderers.create("torch", size=32).size == 32
+    assert ganlift.render.create("torch", size=32).size == 32
     assert r.config()["fov"] == 10.0 and r.config()["background"] == [0.5] * 3
     assert create("torch", **r.config()).config() == r.config()
     out = r(torch.rand(2, 3, 32, 32), torch.ones(2, 1, 32, 32))

@@ -43,14 +43,14 @@ def test_schedule_switches_on_at_start_and_ramps_linearly():
 
 
 def test_recipe_schedules_reach_the_loss_set_and_are_validated():
-    recipe = load_recipe("synthetic")
+    recipe = load_recipe("synthetic-full")
     ls = LossSet.from_recipe(recipe)
     assert ls.schedules["perturbation_b"] == (100, 100) and ls.schedules["reconstruction"] == (0, 0)
     assert "perturbation_a" not in ls.active(99) and "perturbation_a" in ls.active(100)
     # before the start, a step computes no perturbation at all
     assert not {"teacher_perturbed", "re_rendered", "perturbed_target"} & ls.requires(50)
     assert {"teacher_perturbed", "re_rendered", "perturbed_target"} <= ls.requires(100)
-    over = load_recipe("synthetic", {"losses.cycle.start": 7})
+    over = load_recipe("synthetic-full", {"losses.cycle.start": 7})
     assert over.losses["cycle"]["start"] == 7 and over.losses["cycle"]["ramp"] == 100
     with pytest.raises(ValueError, match="start must be a step count >= 0"):
         load_recipe("synthetic", {"losses.cycle.start": -3})
@@ -71,7 +71,7 @@ def test_old_perturbation_keys_load_under_the_eq4_names_with_a_warning():
 
 def test_training_step_skips_what_is_not_yet_switched_on():
     teacher = ganlift.load_teacher("synthetic-faces", resolution=16)
-    lifter = ganlift.Lifter(teacher, load_recipe("synthetic", {
+    lifter = ganlift.Lifter(teacher, load_recipe("synthetic-full", {
         "lifter.resolution": 16, "lifter.mlp_width": 16, "lifter.decoder_width": 16,
         "lifter.decoder_min_width": 8, "teacher.prior_samples": 200}))
     calls = []
@@ -135,5 +135,5 @@ def test_perturbation_terms_can_compare_at_a_coarser_scale():
     assert grey.grad is not None  # still trains the render
     with pytest.raises(ValueError, match="downsample must be an integer >= 1"):
         PerturbationB(d, downsample=0)
-    recipe = load_recipe("synthetic", {"losses.perturbation_b.downsample": 2})
+    recipe = load_recipe("synthetic-full", {"losses.perturbation_b.downsample": 2})
     assert LossSet.from_recipe(recipe).terms["perturbation_b"].downsample == 2

@@ -270,7 +270,8 @@ def test_test_teachers_highlights_clutter_and_cars():
     spec = ganlift.load_teacher("synthetic-faces", resolution=32, specular=0.5)
     lift = (spec.synthesis(w) - plain.synthesis(w)) / 2
     near_object = torch.nn.functional.max_pool2d(a["posed_mask"], 3, 1, 1)  # the outline's pixels too
-    assert lift.min() > -1e-5 and (lift * (1 - near_object)).abs().max() < 1e-5 and lift.max() > 0.05
+    away = (lift * (1 - near_object)).abs()  # the soft coverage's tail only (about 2% off the object)
+    assert lift.min() > -1e-5 and away.max() < 0.03 and away.mean() < 3e-3 and lift.max() > 0.05
     # The clutter breaks the backdrop's mirror symmetry; the plain backdrop keeps it.
     f = glossy.factors(w)
     bg_plain = plain.canonical_maps(plain.factors(w), 32)["albedo"] * (1 - a["mask"])

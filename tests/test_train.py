@@ -242,6 +242,9 @@ def test_settings_and_overrides():
 
 def test_recommended_recipe():
     t = TinyTeacher()
+    # A teacher that names no recipe: chosen by resolution (CPU-sized up to 128 px) and category.
+    assert recommended_recipe(t) == "synthetic"
+    t.resolution, t.name = 256, "ffhq-tiny"
     assert recommended_recipe(t) == "faces"
     t.name = "synthetic-cats"
     assert recommended_recipe(t) == "synthetic-cats"

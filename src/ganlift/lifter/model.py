@@ -246,6 +246,9 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
             raise ValueError(f"config architecture must be {ARCHITECTURE!r}, got {config.get('architecture')!r}")
         if int(config.get("format", 1)) > CONFIG_FORMAT:
             raise ValueError(f"config format {config.get('format')} is newer than this ganlift supports; upgrade")
+        from ganlift.utils.config import check_lifter_config
+
+        check_lifter_config(config, "lifter config")  # keys, types and sizes before anything is built
         if teacher is None:
             teacher = load_reference(config["teacher"])
         else:

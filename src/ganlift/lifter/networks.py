@@ -171,9 +171,10 @@ class StyleManipulation(nn.Module):
       code, a frontal, neutrally lit average). The edit away from the neutral view and light
       is ``B (h(...) - h(w, L0, V0))`` with ``h`` a second head of ``rank`` outputs and ``B`` a
       learned (w_dim, rank) basis: it is exactly zero for w0 itself, and every edit lies in one
-      ``rank``-dimensional subspace of W shared by all codes, so M can turn and relight the
-      object of w0 but cannot swap it for another one (with the paper's form, w' drifted
-      0.68-0.74 of the way to an unrelated sample, ``notes/perturbation-findings.md``).
+      ``rank``-dimensional subspace of W shared by all codes, which bounds how much of the
+      object an edit can change. (Measured on synthetic-faces, the non-view factors of w'
+      still drift about 0.7 of the way to an unrelated sample's with rank 16 of w_dim 64, as
+      with the paper's form: docs/evaluation.md, "The objective, measured".)
     * ``"linear"``: ``w' = S w + MLP(w, L, V)`` (the neutral part above for every request).
     * ``"residual"``: ``w' = w + MLP(...)``, starts as the identity.
     * ``"mlp"``: ``w' = MLP(...)``, the paper's form.
