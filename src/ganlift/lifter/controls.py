@@ -286,12 +286,8 @@ class ControlsMixin:
             :class:`LiftedSample`.
         """
         w = self.codes(w=w)
-        with torch.no_grad():
-            pred = self.predict(w)
-            view = self.control_view(pred["view"], yaw=yaw, pitch=pitch, roll=roll,
-                                     translation=translation, relative=relative)  # fmt: skip
-            lit = self.control_light(pred["light"], light=light, ambient=ambient, diffuse=diffuse)
-            return self._draw(w, pred, view, lit)
+        return self.render_maps(w, self.predict(w), yaw=yaw, pitch=pitch, roll=roll, light=light, ambient=ambient,
+                                diffuse=diffuse, translation=translation, relative=relative)
 
     def render_maps(
         self,
