@@ -395,9 +395,13 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
             self.transform_decoder(wn0), depth, lf.transform_threshold, lf.transform_blur, lf.transform_frame,
             lf.transform_bias,
         )
+        return {"depth": depth, "transform": transform, "albedo": self.delit_albedo(texture, depth, light)}
+
+    def delit_albedo(self, texture: torch.Tensor, depth: torch.Tensor, light: torch.Tensor) -> torch.Tensor:
+        """A = G(w0) de-lit: the texture divided by its shading under the frontal light with
+        ``light``'s intensities (section 3.1). (B, 3, R, R), (B, 1, R, R), (B, 4) -> (B, 3, R, R)."""
         shading0 = lambert(normals_from_depth(depth, self.recipe.render.fov), frontal_light(light[:, 0], light[:, 1]))
-        albedo = delight(texture, shading0, lf.min_shading).clamp(0.0, 1.0)
-        return {"depth": depth, "transform": transform, "albedo": albedo}
+        return delight(texture, shading0, self.recipe.lifter.min_shading).clamp(0.0, 1.0)
 
     def forward(self, w: torch.Tensor) -> LifterOutput:
         """Decompose ``w`` (B, w_dim) and render it in its predicted view and light."""

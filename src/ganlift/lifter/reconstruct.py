@@ -200,7 +200,7 @@ def render_codes(lifter: Any, codes: torch.Tensor, *, anchor_layers: Any = "coar
         :class:`~ganlift.lifter.controls.LiftedSample`; its ``w`` is the (B, w_dim) anchor, and
         ``texture`` the canonical albedo of the W+ code.
     """
-    from ganlift.render.shading import delight, frontal_light, lambert, normals_from_depth
+    from ganlift.render.shading import frontal_light
 
     codes = torch.as_tensor(codes, dtype=torch.float32).to(lifter.device)
     if codes.dim() <= 2:
@@ -220,29 +220,19 @@ def render_codes(lifter: Any, codes: torch.Tensor, *, anchor_layers: Any = "coar
         w0 = lifter.manipulate(
             flat, light0.repeat_interleave(n, dim=0), torch.zeros(batch * n, 6, device=flat.device)
         ).reshape(batch, n, d)
-        texture = lifter.teacher_image(w0)
-        fov = float(lifter.recipe.render.fov)
-        shading0 = lambert(normals_from_depth(p["depth"], fov), light0)
-        albedo = delight(texture, shading0, float(lifter.recipe.lifter.min_shading)).clamp(0.0, 1.0)
-        pred = {"albedo": albedo, "depth": p["depth"], "transform": p["transform"]}
-        view = lifter.control_view(p["view"], **_view_controls(controls))
-        light = lifter.control_light(p["light"], **_light_controls(controls))
-        return lifter._draw(anchor, pred, view, light)
+        albedo = lifter.delit_albedo(lifter.teacher_image(w0), p["depth"], p["light"])
+    _check_controls(controls)
+    return lifter.render_maps(anchor, {**p, "albedo": albedo}, **controls)
 
 
 _VIEW_KEYS = ("yaw", "pitch", "roll", "translation", "relative")
 _LIGHT_KEYS = ("light", "ambient", "diffuse")
 
 
-def _view_controls(controls: dict[str, Any]) -> dict[str, Any]:
+def _check_controls(controls: dict[str, Any]) -> None:
     unknown = sorted(set(controls) - set(_VIEW_KEYS) - set(_LIGHT_KEYS))
     if unknown:
         raise TypeError(f"unknown controls {unknown}; allowed: {', '.join(_VIEW_KEYS + _LIGHT_KEYS)}")
-    return {k: v for k, v in controls.items() if k in _VIEW_KEYS}
-
-
-def _light_controls(controls: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in controls.items() if k in _LIGHT_KEYS}
 
 
 def transfer_style(
