@@ -22,6 +22,7 @@ from ganlift.eval.metrics import (
     normal_error,
     ssim_map,
 )
+from ganlift.eval.pseudo import Fit, FitMismatchError, PseudoTruth, fit_synthetic
 from ganlift.eval.suite import NOVEL_YAWS, RELIGHT_DIRECTIONS, evaluate, format_metrics
 
 __all__ = [
@@ -40,4 +41,8 @@ __all__ = [
     "FlatPredictor",
     "BASELINES",
     "evaluate_baselines",
+    "fit_synthetic",
+    "Fit",
+    "PseudoTruth",
+    "FitMismatchError",
 ]

@@ -120,7 +120,9 @@ def evaluate(
     Returns:
         A JSON-ready dict of floats (see the module docstring), plus ``teacher`` (its
         reference), ``n``, ``seed``, ``psi``, ``size`` and ``invalid`` (per metric, samples
-        left out because their mask was empty; usually all 0).
+        left out because their mask was empty; usually all 0). With a
+        :class:`ganlift.eval.pseudo.PseudoTruth` teacher also ``pseudo`` (True) and
+        ``pseudo_truth`` (the fit residuals' median, mean and max).
     """
     predictor = lifter_or_predictions
     if not callable(getattr(predictor, "predict", None)) or getattr(predictor, "renderer", None) is None:
@@ -243,6 +245,9 @@ def evaluate(
         for stat in ("l1", "ssim"):
             metrics[f"{group}_{stat}"] = float(sum(table[k][stat] for k in keys) / len(keys))
     metrics["invalid"] = {k: v for k, v in invalid.items() if v}
+    if getattr(teacher, "pseudo", False):  # a GAN teacher scored against fitted synthetic objects
+        metrics["pseudo"] = True
+        metrics["pseudo_truth"] = teacher.residual_summary(w_all)
     if out is not None:
         write_json(out, metrics)
     return metrics
@@ -287,6 +292,11 @@ def format_metrics(metrics: Mapping[str, Any] | Mapping[str, Mapping[str, Any]])
                for c in names if "yaw_offset" in columns[c]]
     if offsets:
         lines.append("mean angle offsets (deg, removed above): " + "; ".join(offsets))
+    pseudo = [f"{c}: median fit residual {columns[c]['pseudo_truth']['residual_median']:.4f}"
+              for c in names if columns[c].get("pseudo") and "pseudo_truth" in columns[c]]
+    if pseudo:
+        lines.append("PSEUDO ground truth (synthetic objects fitted to the GAN's images, "
+                     "see docs/evaluation.md): " + "; ".join(pseudo))
     return "\n".join(lines)
 
 
