@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ganlift.render.camera import PIVOT, apply_view, unproject
+from ganlift.render.camera import PIVOT, apply_view, pin_frame, unproject
 from ganlift.utils.io import atomic_path
 
 FORMATS = ("obj", "ply", "glb")
@@ -128,11 +128,7 @@ def posed_points(
     if transform is None and pin_border == 0:
         return moved
     t = torch.ones_like(depth) if transform is None else transform.to(points)
-    if pin_border > 0:
-        frame = torch.zeros_like(t)
-        frame[..., pin_border:-pin_border, pin_border:-pin_border] = 1.0
-        t = t * frame
-    t = t[:, 0, :, :, None]
+    t = pin_frame(t, pin_border)[:, 0, :, :, None]
     return t * moved + (1.0 - t) * points
 
 

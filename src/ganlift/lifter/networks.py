@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganlift.render.camera import pin_frame
 from ganlift.utils.filters import blur as gaussian_blur
 
 __all__ = [
@@ -480,7 +481,8 @@ def transform_from_logits(
 
     ``T = sigmoid(logits + bias)`` (official bias 5: starts near 1), forced to 1 on the object
     (``depth <= threshold``), blurred with a ``blur`` x ``blur`` Gaussian, and forced to 0 on
-    the outer ``frame`` pixels so the image border never moves.
+    the outer ``frame`` pixels so the image border never moves
+    (:func:`~ganlift.render.camera.pin_frame`).
 
     Args:
         logits: (B, 1, H, W).
@@ -493,9 +495,5 @@ def transform_from_logits(
     t = torch.where(depth.detach() <= threshold, torch.ones_like(t), t)
     if blur and blur > 1:
         t = gaussian_blur(t, blur)
-    if frame > 0:
-        keep = torch.zeros_like(t[:1])
-        keep[..., frame:-frame, frame:-frame] = 1.0
-        t = t * keep
-    return t
+    return pin_frame(t, frame)
 

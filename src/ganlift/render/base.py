@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganlift.render.camera import apply_view, project, unproject
+from ganlift.render.camera import apply_view, pin_frame, project, unproject
 from ganlift.render.rasterize import Fragments, barycentrics, grid_face_corners, grid_faces
 from ganlift.render.shading import lambert, normals_from_points
 
@@ -196,13 +196,9 @@ class Renderer(nn.Module):
 
     # -- geometry ------------------------------------------------------------------------
     def pinned(self, transform: torch.Tensor) -> torch.Tensor:
-        """The transformation map with its outer ``pin_border`` frame forced to 0."""
-        p = self.pin_border
-        if p == 0:
-            return transform
-        frame = torch.zeros_like(transform[:1])
-        frame[..., p:-p, p:-p] = 1.0
-        return transform * frame
+        """The transformation map with its outer ``pin_border`` frame forced to 0
+        (:func:`~ganlift.render.camera.pin_frame`). (B, 1, S, S) -> (B, 1, S, S)."""
+        return pin_frame(transform, self.pin_border)
 
     def posed_points(
         self,

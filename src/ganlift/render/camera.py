@@ -114,6 +114,29 @@ def apply_view(points: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
     return moved.reshape(shape)
 
 
+def pin_frame(transform: torch.Tensor, width: int) -> torch.Tensor:
+    """Force the transformation map T to 0 on the outer ``width`` pixels of the image frame.
+
+    Paper eq. 1: where ``T = 0`` a vertex keeps its canonical position, so a pinned frame
+    keeps the image border (the background's edge) still whatever the view. The one place
+    this rule is written; the lifter's T, every renderer and the mesh export call it.
+    Pinning twice gives the same map (the lifter's T is pinned and the renderer pins again,
+    for transforms that do not come from the lifter).
+
+    Args:
+        transform: (B, 1, H, W) transformation map (any values; usually in [0, 1]).
+        width: frame width in pixels; 0 returns ``transform`` unchanged.
+
+    Returns:
+        (B, 1, H, W): ``transform`` with its frame set to 0.
+    """
+    if width <= 0:
+        return transform
+    keep = torch.zeros_like(transform[:1])
+    keep[..., width:-width, width:-width] = 1.0
+    return transform * keep
+
+
 def mirror_view(view: torch.Tensor) -> torch.Tensor:
     """The view of the horizontally mirrored scene (x -> -x): yaw, roll and tx change sign.
 
