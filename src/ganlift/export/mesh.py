@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ganlift.render.camera import PIVOT, apply_view, pin_frame, unproject
+from ganlift.render.camera import PIVOT, posed_points
+from ganlift.render.rasterize import grid_faces
 from ganlift.utils.io import atomic_path
 
 FORMATS = ("obj", "ply", "glb")
@@ -87,51 +88,6 @@ def _check_map(name: str, x: torch.Tensor | None, channels: int, size: int | Non
     return x.detach().float().cpu()
 
 
-def grid_faces(height: int, width: int) -> np.ndarray:
-    """Two triangles per pixel quad of a ``height`` x ``width`` vertex grid.
-
-    Returns:
-        (2 * (height - 1) * (width - 1), 3) int64, counter-clockwise as seen by the camera.
-    """
-    idx = np.arange(height * width, dtype=np.int64).reshape(height, width)
-    a, b = idx[:-1, :-1].ravel(), idx[:-1, 1:].ravel()  # top-left, top-right
-    c, d = idx[1:, :-1].ravel(), idx[1:, 1:].ravel()  # bottom-left, bottom-right
-    # With image rows growing downwards, a -> c -> b turns counter-clockwise on screen.
-    return np.concatenate([np.stack([a, c, b], 1), np.stack([b, c, d], 1)], 0)
-
-
-def posed_points(
-    depth: torch.Tensor,
-    fov: float,
-    view: torch.Tensor,
-    transform: torch.Tensor | None = None,
-    pin_border: int = 0,
-) -> torch.Tensor:
-    """Vertices moved by a view, blended by the transformation map (paper eq. 1).
-
-    ``p' = T * view(p) + (1 - T) * p``: where ``T = 1`` (the object) points follow the view,
-    where ``T = 0`` (the frame) they stay. Same rule as the renderer's ``posed_points``.
-
-    Args:
-        depth: (B, 1, H, W) canonical depth.
-        fov: field of view in degrees.
-        view: (B, 6) rotations (degrees) and translations.
-        transform: (B, 1, H, W) in [0, 1]; None means all ones.
-        pin_border: width of the outer frame where T is forced to 0 (the renderer's
-            ``pin_border``; 0 = none).
-
-    Returns:
-        (B, H, W, 3) camera-frame points.
-    """
-    points = unproject(depth, fov)
-    moved = apply_view(points, view.to(points))
-    if transform is None and pin_border == 0:
-        return moved
-    t = torch.ones_like(depth) if transform is None else transform.to(points)
-    t = pin_frame(t, pin_border)[:, 0, :, :, None]
-    return t * moved + (1.0 - t) * points
-
-
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted unit vertex normals. Returns (N, 3) float32."""
     tri = vertices[faces].astype(np.float64)
@@ -188,10 +144,7 @@ def depth_to_mesh(
         if not torch.isfinite(view).all():
             raise ValueError("view contains NaN or infinite values")
     with torch.no_grad():
-        if view is None:
-            points = unproject(depth, fov)
-        else:
-            points = posed_points(depth, fov, view, transform, pin_border)
+        points = posed_points(depth, fov, view, transform, pin_border)
     return points_to_mesh(points, texture, mask, center=center, scale=scale)
 
 
@@ -246,7 +199,10 @@ def points_to_mesh(
     # Vertex at pixel (row, col) -> that texel's centre; v runs bottom-up in OBJ.
     uvs = np.stack([(cols.ravel() + 0.5) / size, 1.0 - (rows.ravel() + 0.5) / size], 1)
     uvs = uvs.astype(np.float32)
-    faces = grid_faces(size, size)
+    # The renderer's face table, each triangle wound the other way: with image rows growing
+    # downwards its (a, b, c) turns clockwise on screen, and mesh files want counter-clockwise
+    # as seen by the camera (front faces towards the viewer after the y/z flip).
+    faces = np.ascontiguousarray(grid_faces(size, size).numpy()[:, ::-1])
 
     if mask is not None:
         inside = (mask[0, 0].reshape(-1) > 0.5).numpy()

@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganlift.render.camera import apply_view, pin_frame, project, unproject
+from ganlift.render.camera import pin_frame, project
+from ganlift.render.camera import posed_points as camera_posed_points
 from ganlift.render.rasterize import Fragments, barycentrics, grid_face_corners, grid_faces
 from ganlift.render.shading import lambert, normals_from_points
 
@@ -206,7 +207,8 @@ class Renderer(nn.Module):
         transform: torch.Tensor | None = None,
         view: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Camera-frame mesh vertices after the view and transformation map (paper eq. 1).
+        """Camera-frame mesh vertices after the view and transformation map (paper eq. 1,
+        :func:`ganlift.render.camera.posed_points` with this renderer's fov and pin_border).
 
         Args:
             depth: (B, 1, S, S) canonical depth.
@@ -216,14 +218,8 @@ class Renderer(nn.Module):
         Returns:
             (B, S, S, 3) posed vertices.
         """
-        points = unproject(depth, self.fov)
-        if view is None:
-            return points  # nothing moves, whatever T is
-        if transform is None:
-            transform = torch.ones_like(depth)
-        t = self.pinned(transform).permute(0, 2, 3, 1)  # (B, S, S, 1)
-        moved = apply_view(points, view.to(points.dtype))
-        return t * moved + (1.0 - t) * points
+        # One implementation of eq. 1 for the renderers and the mesh export.
+        return camera_posed_points(depth, self.fov, view, transform, self.pin_border)
 
     def rasterize(self, screen: torch.Tensor, faces: torch.Tensor, size: int) -> torch.Tensor:
         """Front-most face per output pixel. Backends implement this.

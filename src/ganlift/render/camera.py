@@ -137,6 +137,40 @@ def pin_frame(transform: torch.Tensor, width: int) -> torch.Tensor:
     return transform * keep
 
 
+def posed_points(
+    depth: torch.Tensor,
+    fov: float,
+    view: torch.Tensor | None = None,
+    transform: torch.Tensor | None = None,
+    pin_border: int = 0,
+) -> torch.Tensor:
+    """Camera-frame vertices of a depth map after a view, blended by T (paper eq. 1).
+
+    ``p' = T * view(p) + (1 - T) * p``: where ``T = 1`` (the object) points follow the view,
+    where ``T = 0`` (the pinned frame, the static background) they stay. Every renderer
+    (:meth:`~ganlift.render.base.Renderer.posed_points`) and the mesh export use this.
+
+    Args:
+        depth: (B, 1, H, W) canonical depth.
+        fov: field of view in degrees.
+        view: (B, 6) rotations (degrees) and translations; None is the identity.
+        transform: (B, 1, H, W) in [0, 1]; None means all ones (the frame still pinned).
+        pin_border: frame width where T is forced to 0 (:func:`pin_frame`); 0 = none.
+
+    Returns:
+        (B, H, W, 3) posed vertices.
+    """
+    points = unproject(depth, fov)
+    if view is None:
+        return points  # nothing moves, whatever T is
+    moved = apply_view(points, view.to(points.dtype))
+    if transform is None and pin_border <= 0:
+        return moved  # T = 1 everywhere: the blend would give ``moved`` again
+    t = torch.ones_like(depth) if transform is None else transform
+    t = pin_frame(t, pin_border).permute(0, 2, 3, 1)  # (B, H, W, 1)
+    return t * moved + (1.0 - t) * points
+
+
 def mirror_view(view: torch.Tensor) -> torch.Tensor:
     """The view of the horizontally mirrored scene (x -> -x): yaw, roll and tx change sign.
 
