@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -345,7 +344,7 @@ def style_transfer_figure(
     Returns:
         The PIL image.
     """
-    from ganlift.lifter.reconstruct import StyleMixingWarning, _num_ws, layer_range, mix_styles, render_codes
+    from ganlift.lifter.reconstruct import _num_ws, layer_range, mix_styles, render_codes, _single_layer_fallback
 
     zoom = _check_zoom(zoom)
     if yaws is None:
@@ -359,15 +358,7 @@ def style_transfer_figure(
     controls = {"light": light, "ambient": ambient, "diffuse": diffuse}
     single = _num_ws(lifter) < 2
     if single:
-        if not (0.0 <= float(alpha) <= 1.0):
-            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
-        warnings.warn(
-            f"style mixing by layer range needs a teacher with several w layers (num_ws > 1); "
-            f"{getattr(lifter.teacher, 'name', 'this teacher')!r} has num_ws = 1, so the figure interpolates "
-            f"the content and style codes instead (alpha = {float(alpha):g})",
-            StyleMixingWarning,
-            stacklevel=2,
-        )
+        alpha = _single_layer_fallback(lifter, alpha)
         ca, cs = ca.reshape(ca.shape[0], -1), cs.reshape(cs.shape[0], -1)
         what = f"mix {float(alpha):g}"
     else:
@@ -390,7 +381,7 @@ def style_transfer_figure(
     for i in range(ca.shape[0]):
         row: list[torch.Tensor | None] = [_zoom(shown[i : i + 1], zoom)[0]]
         if single:
-            mixed = ca[i : i + 1] + float(alpha) * (cs - ca[i : i + 1])
+            mixed = ca[i : i + 1] + alpha * (cs - ca[i : i + 1])
         else:
             mixed = mix_styles(lifter, ca[i : i + 1], cs, layers)
         for tiles in at_yaws(mixed):

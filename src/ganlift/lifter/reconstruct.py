@@ -104,6 +104,38 @@ def _num_ws(source: Any) -> int:
     return int(getattr(teacher, "num_ws", 1))
 
 
+def _single_layer_fallback(lifter: Any, alpha: float, stacklevel: int = 3) -> float:
+    """Check ``alpha`` and warn that a one-layer teacher interpolates instead of mixing.
+
+    The one place that says it, for :func:`transfer_style` and
+    :func:`ganlift.export.paper_figures.style_transfer_figure`: a teacher with
+    ``num_ws == 1`` has no layer ranges to swap, so both fall back to
+    ``(1 - alpha) * content + alpha * style``.
+
+    Args:
+        lifter: the lifter whose teacher has one w layer.
+        alpha: interpolation weight, in [0, 1].
+        stacklevel: as in :func:`warnings.warn`; the default 3 points at the caller of the
+            public function that calls this.
+
+    Returns:
+        ``alpha`` as a float.
+
+    Raises:
+        ValueError: ``alpha`` outside [0, 1].
+    """
+    if not (0.0 <= float(alpha) <= 1.0):
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    warnings.warn(
+        f"style mixing by layer range needs a teacher with several w layers (num_ws > 1) and W+ codes; "
+        f"{getattr(lifter.teacher, 'name', 'this teacher')!r} has num_ws = 1, so the content and style "
+        f"codes are interpolated instead (alpha = {float(alpha):g})",
+        StyleMixingWarning,
+        stacklevel=stacklevel,
+    )
+    return float(alpha)
+
+
 def layer_range(source: Any, layers: Any = "fine") -> tuple[int, int]:
     """The ``[start, stop)`` layer indices of a named or given style range.
 
@@ -266,18 +298,10 @@ def transfer_style(
     if a.shape[0] != b.shape[0] and 1 not in (a.shape[0], b.shape[0]):
         raise ValueError(f"content and style must have the same number of codes (or 1), got {a.shape[0]} and {b.shape[0]}")
     if _num_ws(lifter) < 2:
-        if not (0.0 <= float(alpha) <= 1.0):
-            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
-        warnings.warn(
-            f"style mixing by layer range needs a teacher with several w layers (num_ws > 1) and W+ codes; "
-            f"{getattr(lifter.teacher, 'name', 'this teacher')!r} has num_ws = 1, so the content and style "
-            f"codes are interpolated instead (alpha = {float(alpha):g})",
-            StyleMixingWarning,
-            stacklevel=2,
-        )
+        alpha = _single_layer_fallback(lifter, alpha)
         a, b = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
         batch = max(a.shape[0], b.shape[0])
-        mixed = a.expand(batch, -1) + float(alpha) * (b.expand(batch, -1) - a.expand(batch, -1))
+        mixed = a.expand(batch, -1) + alpha * (b.expand(batch, -1) - a.expand(batch, -1))
         return lifter.render(mixed, **controls)
     return render_codes(lifter, mix_styles(lifter, a, b, layers), **controls)
 
