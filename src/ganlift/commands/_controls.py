@@ -6,9 +6,15 @@ import argparse
 from typing import Any
 
 
-def add_lifter_arguments(parser: argparse.ArgumentParser, seed: bool = True) -> None:
-    """``--lifter`` (folder or Hub repo), ``--revision``, ``--teacher``, ``--device``, codes."""
-    g = parser.add_argument_group("lifter and code")
+def add_lifter_arguments(parser: argparse.ArgumentParser, seed: bool = True, title: str = "lifter and code") -> None:
+    """``--lifter`` (folder or Hub repo), ``--revision``, ``--teacher``, ``--device``, codes.
+
+    Args:
+        parser: the command's parser.
+        seed: also add ``--seed`` and ``--psi``.
+        title: the help group's title.
+    """
+    g = parser.add_argument_group(title)
     g.add_argument("--lifter", required=True, metavar="DIR_OR_REPO",
                    help="saved lifter: a folder (e.g. the output of `ganlift lift`) or a Hub repo id")
     g.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")

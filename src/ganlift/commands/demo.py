@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from ganlift.commands._controls import add_lifter_arguments
+
 HELP = "serve an interactive browser demo of a lifter (Gradio), or write a Hugging Face Space folder"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("lifter")
-    g.add_argument("--lifter", required=True, metavar="DIR_OR_REPO",
-                   help="saved lifter: a folder (e.g. the output of `ganlift lift`) or a Hub repo id")
-    g.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
-    g.add_argument("--teacher", default=None,
-                   help="teacher to use instead of the one the lifter references (name or path)")
-    g.add_argument("--force-teacher", action="store_true",
-                   help="accept a --teacher whose hash/options differ from the recorded one")
-    g.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    add_lifter_arguments(parser, seed=False, title="lifter")  # the page picks seeds itself
     s = parser.add_argument_group("serving")
     s.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 for other machines)")
