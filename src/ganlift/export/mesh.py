@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from PIL import Image
 
 from ganlift.render.camera import PIVOT, posed_points
@@ -191,8 +192,9 @@ def points_to_mesh(
         colour_map = texture
         if texture.shape[-2:] != (size, size):
             colour_map = F.interpolate(texture, size=(size, size), mode="bilinear", align_corners=True)
-        colors = (colour_map[0].permute(1, 2, 0).reshape(-1, 3).numpy() * 255.0 + 0.5).astype(np.uint8)
-        tex = (texture[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+        # One colour per vertex, vertex ``row * size + col`` like the points above.
+        colors = (rearrange(colour_map[0], "c h w -> (h w) c").numpy() * 255.0 + 0.5).astype(np.uint8)
+        tex = (rearrange(texture[0], "c h w -> h w c").numpy() * 255.0 + 0.5).astype(np.uint8)
 
     rows, cols = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
     pixels = np.stack([rows.ravel(), cols.ravel()], 1).astype(np.int64)

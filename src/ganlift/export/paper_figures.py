@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from PIL import Image, ImageDraw, ImageFont
 
 from ganlift.export.figures import depth_to_rgb, normal_to_rgb
@@ -371,7 +372,7 @@ def style_transfer_figure(
         rep = codes.repeat_interleave(n_yaw, dim=0)
         yaw = torch.tensor(yaws * codes.shape[0])
         images = _zoom(render_codes(lifter, rep, yaw=yaw, **controls).image, zoom)
-        return list(images.reshape(codes.shape[0], n_yaw, *images.shape[1:]).unbind(0))
+        return list(rearrange(images, "(code yaw) c h w -> code yaw c h w", yaw=n_yaw).unbind(0))
 
     header: list[torch.Tensor | None] = [None]
     for tiles in at_yaws(cs):

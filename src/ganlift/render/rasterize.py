@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from einops import rearrange
 
 # Faces per chunk of the per-face stage, rows or pixels per chunk of the expansions:
 # they bound the peak memory at a few tens of MB.
@@ -114,7 +115,8 @@ def rasterize_triangles(
         pixel centre. Both windings are accepted (no back-face culling).
     """
     B, F = tri.shape[:2]
-    corners = tri.permute(3, 2, 0, 1).reshape(9, B * F)
+    # Row ``3 * coordinate + corner`` (u0, u1, u2, v0, ...), one column per (sample, face).
+    corners = rearrange(tri, "b f corner uvz -> (uvz corner) (b f)")
     return rasterize_corners(corners, B, F, height, width, znear=znear, tol=tol, min_area=min_area)
 
 

@@ -28,6 +28,7 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from ganlift.teachers import TEACHERS
@@ -273,10 +274,9 @@ class _ToRGB(nn.Module):
         s = self.conv.modulation(w)  # (B, Cin)
         weight = self.conv.weight[0, :, :, 0, 0] * self.conv.scale  # (3, Cin)
         wb = weight.t()[None] * s[:, :, None]  # (B, Cin, 3)
-        b, c, h, wd = x.shape
-        pixels = x.permute(0, 2, 3, 1).reshape(b, h * wd, c)
+        pixels = rearrange(x, "b c h w -> b (h w) c")
         rgb = torch.baddbmm(self.bias.reshape(1, 1, 3), pixels, wb)  # (B, H*W, 3)
-        return rgb.reshape(b, h, wd, 3).permute(0, 3, 1, 2)
+        return rearrange(rgb, "b (h w) rgb -> b rgb h w", h=x.shape[2])
 
 
 class _Const(nn.Module):
