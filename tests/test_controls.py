@@ -76,7 +76,7 @@ def test_pose_controls_set_angles_and_keep_the_rest(lifter):
     assert torch.equal(turned.view[:, 1], torch.full((2,), 30.0))
     torch.testing.assert_close(turned.view[:, [0, 2, 3, 4, 5]], base.view[:, [0, 2, 3, 4, 5]])
     assert (turned.image - base.image).abs().max() > 0.01
-    torch.testing.assert_close(turned.texture, base.texture)  # canonical maps do not move
+    torch.testing.assert_close(turned.canonical_albedo, base.canonical_albedo)  # canonical maps do not move
     rel = lifter.render(w, yaw=10, relative=True)
     torch.testing.assert_close(rel.view[:, 1], base.view[:, 1] + 10)
     per_sample = lifter.render(w, roll=[5.0, -5.0], translation="zero")
@@ -88,7 +88,7 @@ def test_relit_sample_changes_shading_but_not_albedo(lifter):
     base = lifter.render(w)
     relit = lifter.render(w, light=(40, 25), ambient=0.2, diffuse=0.9)
     torch.testing.assert_close(relit.albedo, base.albedo)
-    torch.testing.assert_close(relit.texture, base.texture)
+    torch.testing.assert_close(relit.canonical_albedo, base.canonical_albedo)
     torch.testing.assert_close(relit.mask, base.mask)
     on = base.mask.bool()
     assert (relit.shading - base.shading)[on].abs().max() > 0.05
@@ -206,3 +206,12 @@ def test_from_pretrained_lifter_samples_the_same(lifter, tmp_path):
     b = loaded.sample(2, seed=7, yaw=25, light=(20, 10))
     torch.testing.assert_close(b.image, a.image)
     torch.testing.assert_close(b.depth, a.depth)
+
+
+def test_texture_is_a_deprecated_name_of_canonical_albedo(lifter):
+    s = lifter.render(lifter.codes(1, seed=5))
+    with pytest.warns(DeprecationWarning, match="canonical_albedo"):
+        assert s.texture is s.canonical_albedo
+    with pytest.warns(DeprecationWarning, match="canonical_albedo"):
+        assert s["texture"] is s.canonical_albedo
+    assert "texture" not in s.keys()

@@ -173,7 +173,7 @@ def test_lifter_mesh_keeps_the_object_and_matches_its_depth(lifter, tmp_path, fm
     cam_z = 1.0 - np.asarray(loaded.vertices)[:, 2]
     np.testing.assert_allclose(cam_z, depth.numpy()[mesh.pixels[:, 0], mesh.pixels[:, 1]], atol=1e-5)
     if fmt != "ply":
-        texel = out.texture[0].permute(1, 2, 0).numpy()[mesh.pixels[:, 0], mesh.pixels[:, 1]]
+        texel = out.canonical_albedo[0].permute(1, 2, 0).numpy()[mesh.pixels[:, 0], mesh.pixels[:, 1]]
         assert np.abs(_texture_colours(loaded) - np.round(texel * 255)).max() <= 1
     full = export.lifted_mesh(lifter, seed=3, mask=False)
     assert full.num_vertices == 16 * 16 and full.num_faces == 2 * 15 * 15

@@ -76,7 +76,7 @@ def lifted_mesh(
     if code.shape[0] != 1:
         raise ValueError(f"a mesh is made from one code, got {code.shape[0]}")
     out = lifter.render(code, **controls)
-    depth, albedo = out.canonical_depth, out.texture
+    depth, albedo = out.canonical_depth, out.canonical_albedo
     renderer = lifter.renderer
     with torch.no_grad():
         if posed:
@@ -271,7 +271,7 @@ def figure_grid(
         columns.append((f"yaw {yaw:+.0f}", lifter.render(codes, yaw=yaw).image))
     for yaw in shape_yaws:
         out = lifter.render(codes, yaw=yaw, light=(-30.0, 30.0), ambient=0.25, diffuse=0.75)
-        white = torch.ones_like(out.texture)
+        white = torch.ones_like(out.canonical_albedo)
         with torch.no_grad():
             shape = lifter.renderer.render(white, out.canonical_depth, out.transform, out.view, out.light)
         columns.append((f"shape {yaw:+.0f}", shape.image.clamp(0, 1)))

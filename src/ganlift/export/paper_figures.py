@@ -150,7 +150,7 @@ def _teacher_tiles(lifter: Any, codes: torch.Tensor) -> torch.Tensor:
 
 def _shape(lifter: Any, out: Any) -> torch.Tensor:
     """The surface of a LiftedSample shaded with a white albedo (its view and light)."""
-    white = torch.ones_like(out.texture)
+    white = torch.ones_like(out.canonical_albedo)
     with torch.no_grad():
         return lifter.renderer.render(white, out.canonical_depth, out.transform, out.view, out.light).image.clamp(0, 1)
 

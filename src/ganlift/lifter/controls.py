@@ -42,6 +42,9 @@ class OutOfRangeWarning(UserWarning):
 class LiftedSample:
     """What the controls return: the lifted sample drawn in the chosen pose and light.
 
+    Images are in [0, 1] here, as in :class:`~ganlift.render.base.Rendered` (only
+    :class:`~ganlift.lifter.model.LifterOutput` ``.image`` is in the teacher's [-1, 1]).
+
     Maps in the rendered view (aligned with ``image``):
 
     Attributes:
@@ -59,7 +62,8 @@ class LiftedSample:
 
     Attributes:
         canonical_depth: (B, 1, S, S) predicted canonical depth.
-        texture: (B, 3, S, S) predicted canonical albedo in [0, 1].
+        canonical_albedo: (B, 3, S, S) predicted canonical albedo in [0, 1] (the lifter's
+            ``albedo``; formerly ``texture``, a name that elsewhere means G(w0)).
         transform: (B, 1, S, S) predicted transformation map.
         view: (B, 6) pose used (pitch, yaw, roll in degrees, tx, ty, tz).
         light: (B, 4) light used (ambient, diffuse, dx, dy), renderer convention.
@@ -73,14 +77,24 @@ class LiftedSample:
     shading: torch.Tensor
     mask: torch.Tensor
     canonical_depth: torch.Tensor
-    texture: torch.Tensor
+    canonical_albedo: torch.Tensor
     transform: torch.Tensor
     view: torch.Tensor
     light: torch.Tensor
     w: torch.Tensor
 
+    @property
+    def texture(self) -> torch.Tensor:
+        """Deprecated name of :attr:`canonical_albedo` (``texture`` is G(w0) in
+        :class:`~ganlift.lifter.model.LifterOutput`). (B, 3, S, S) in [0, 1]."""
+        warnings.warn("LiftedSample.texture is deprecated: use LiftedSample.canonical_albedo (the same "
+                      "tensor)", DeprecationWarning, stacklevel=2)
+        return self.canonical_albedo
+
     # dict-style access, so ``out["image"]`` and ``dict(out.items())`` work too
     def __getitem__(self, key: str) -> torch.Tensor:
+        if key == "texture":  # the deprecated name, still readable (with its warning)
+            return self.texture
         if key not in self.keys():
             raise KeyError(f"{key!r}; LiftedSample has {', '.join(self.keys())}")
         return getattr(self, key)
@@ -532,7 +546,7 @@ class ControlsMixin:
             shading=lit.shading,
             mask=lit.mask,
             canonical_depth=depth,
-            texture=albedo,
+            canonical_albedo=albedo,
             transform=transform,
             view=view,
             light=light,

@@ -49,6 +49,12 @@ CONFIG_FORMAT = 1
 class LifterOutput:
     """What :meth:`Lifter.forward` returns (B = batch, R = lifting resolution).
 
+    Ranges differ from the other outputs on purpose: ``image`` is in the teacher's [-1, 1],
+    to compare with G(w) directly, while ``rendered.image`` and every image of
+    :class:`~ganlift.render.base.Rendered` and :class:`~ganlift.lifter.controls.LiftedSample`
+    are in [0, 1]. ``texture`` is G(w0), the neutral image the albedo is de-lit from (not the
+    canonical albedo, which is ``albedo`` here and ``LiftedSample.canonical_albedo``).
+
     Attributes:
         view: (B, 6) pitch, yaw, roll in degrees, tx, ty, tz.
         light: (B, 4) ambient, diffuse in [0, 1], dx, dy (renderer convention).
@@ -56,10 +62,11 @@ class LifterOutput:
         transform: (B, 1, R, R) transformation map in [0, 1].
         albedo: (B, 3, R, R) canonical albedo in [0, 1].
         w0: (B, w_dim) neutral code M(w, L0, V0).
-        image: (B, 3, R, R) rendered image in [-1, 1] (the teacher's range).
+        image: (B, 3, R, R) rendered image in [-1, 1] (the teacher's range):
+            ``rendered.image * 2 - 1``.
         rendered: the renderer's :class:`~ganlift.render.base.Rendered` (image in [0, 1],
             mask, depth, normal, shading).
-        texture: (B, 3, R, R) the neutral image G(w0) in [0, 1].
+        texture: (B, 3, R, R) the neutral image G(w0) in [0, 1] (not the albedo).
     """
 
     view: torch.Tensor

@@ -219,8 +219,8 @@ def render_codes(lifter: Any, codes: torch.Tensor, *, anchor_layers: Any = "coar
 
     W codes go to ``lifter.render``. For W+ codes (see the module docstring) the anchor, the
     mean of the ``anchor_layers`` codes, decides view, light, depth and transformation map;
-    the texture is the teacher's image of the whole W+ code after the lifter's manipulation
-    network has neutralised each layer (identity view, frontal light).
+    the albedo comes from the teacher's image of the whole W+ code after the lifter's
+    manipulation network has neutralised each layer (identity view, frontal light).
 
     Args:
         lifter: a trained lifter.
@@ -230,7 +230,7 @@ def render_codes(lifter: Any, codes: torch.Tensor, *, anchor_layers: Any = "coar
 
     Returns:
         :class:`~ganlift.lifter.controls.LiftedSample`; its ``w`` is the (B, w_dim) anchor, and
-        ``texture`` the canonical albedo of the W+ code.
+        ``canonical_albedo`` the canonical albedo of the W+ code.
     """
     from ganlift.render.shading import frontal_light
 
