@@ -345,7 +345,13 @@ def style_transfer_figure(
     Returns:
         The PIL image.
     """
-    from ganlift.lifter.reconstruct import _num_ws, layer_range, mix_styles, render_codes, _single_layer_fallback
+    from ganlift.lifter.reconstruct import (
+        _num_ws,
+        _single_layer_fallback,
+        layer_range,
+        mix_styles,
+        render_codes,
+    )
 
     zoom = _check_zoom(zoom)
     if yaws is None:
