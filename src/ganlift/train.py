@@ -649,7 +649,7 @@ def lift(
         if info.is_main:
             if out_dir is not None:
                 save_lifter(lifter, out_dir)  # first, so a failing evaluation loses nothing
-            if evaluate and hasattr(teacher_obj, "ground_truth"):
+            if evaluate and (hasattr(teacher_obj, "ground_truth") or getattr(teacher_obj, "pseudo_truth", None)):
                 _evaluate(lifter, teacher_obj, out_dir, eval_samples, eval_seed)
         distributed.barrier(info)
         return lifter
@@ -669,5 +669,6 @@ def _evaluate(lifter, teacher, out: Path | None, n: int, seed: int | None) -> di
             from ganlift.card import write_card
 
             write_card(out)  # the model card now shows the metrics
-    logger.info("evaluation against the teacher's ground truth (%d held-out codes):\n%s", n, format_metrics(metrics))
+    truth = "pseudo ground truth (fitted synthetic objects)" if metrics.get("pseudo") else "ground truth"
+    logger.info("evaluation against the teacher's %s (%d held-out codes):\n%s", truth, n, format_metrics(metrics))
     return metrics

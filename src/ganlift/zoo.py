@@ -36,8 +36,10 @@ from ganlift.teachers import TEACHERS
 from ganlift.teachers.reference import TeacherMismatchError
 from ganlift.utils.io import sha256_file
 
-# Formats a zoo entry may have. "builtin": generated in code (nothing to download).
-FORMATS = ("rosinality", "ganlift", "nvidia-pkl", "builtin")
+# Formats a zoo entry may have. "builtin": generated in code (nothing to download);
+# "packaged": a ganlift teacher file shipped inside the package (PACKAGED_DIR).
+FORMATS = ("rosinality", "ganlift", "nvidia-pkl", "builtin", "packaged")
+PACKAGED_DIR = Path(__file__).resolve().parent / "teachers" / "weights"
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
@@ -54,14 +56,18 @@ class ZooEntry:
         license: licence of the weights in words (and of the data they were trained on).
         license_id: the Hub licence identifier used in model cards ("mit", "other", ...).
         license_name: a short name for an "other" licence (model card metadata).
-        format: "rosinality" (``.pt``), "ganlift" (safetensors), "nvidia-pkl" or "builtin".
-        repo_id: Hub repository holding the file (None for builtin teachers).
-        filename: path of the file inside the repository.
+        format: "rosinality" (``.pt``), "ganlift" (safetensors), "nvidia-pkl", "builtin" or
+            "packaged" (a ganlift safetensors file in :data:`PACKAGED_DIR`).
+        repo_id: Hub repository holding the file (None for builtin and packaged teachers).
+        filename: path of the file inside the repository (or inside :data:`PACKAGED_DIR`).
         revision: branch, tag or commit to download.
         sha256: expected sha256 of the file, or None when not pinned yet.
         homepage: where to read about the file or fetch it by hand.
         notes: caveats (e.g. what was not verified).
         options: keyword options passed to the file loader.
+        pseudo_truth: for GAN teachers without 3D truth, how :mod:`ganlift.eval` makes pseudo
+            truth: ``{"model": synthetic teacher name, "fits": packaged file of the fitted
+            evaluation codes}`` (see :mod:`ganlift.eval.pseudo`).
     """
 
     name: str
@@ -79,11 +85,15 @@ class ZooEntry:
     homepage: str | None = None
     notes: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
+    pseudo_truth: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise ValueError(f"zoo entry {self.name!r}: format must be one of {FORMATS}, got {self.format!r}")
-        if self.format != "builtin" and not (self.repo_id and self.filename):
+        if self.format == "packaged":
+            if not (self.filename and self.sha256):
+                raise ValueError(f"zoo entry {self.name!r}: a packaged teacher needs filename and sha256")
+        elif self.format != "builtin" and not (self.repo_id and self.filename):
             raise ValueError(f"zoo entry {self.name!r}: format {self.format!r} needs repo_id and filename")
         if self.sha256 is not None and (len(self.sha256) != 64 or not _is_hex(self.sha256)):
             raise ValueError(f"zoo entry {self.name!r}: sha256 must be 64 hex digits, got {self.sha256!r}")
@@ -410,6 +420,8 @@ def load_zoo_teacher(
     entry = get_entry(name)
     if entry.format == "builtin":
         return TEACHERS.get(name)(**options)
+    if entry.format == "packaged":
+        return _load_packaged(entry, sha256=sha256, **options)
     if is_pickle_entry(entry):
         return _load_user_pickle(entry, sha256=sha256 or entry.sha256, revision=revision,
                                  cache_dir=cache_dir, **options)
@@ -430,6 +442,23 @@ def _as_zoo_teacher(teacher, entry: ZooEntry, sha256: str, revision: str | None,
         "name": entry.name, "repo_id": entry.repo_id, "filename": entry.filename,
         "revision": revision or entry.revision, "sha256": sha256, "format": entry.format, **options,
     })
+
+
+def _load_packaged(entry: ZooEntry, *, sha256: str | None, **options: Any):
+    """Load a teacher shipped in the package, after checking its hash."""
+    path = PACKAGED_DIR / str(entry.filename)
+    if not path.is_file():
+        raise FileNotFoundError(f"teacher {entry.name!r}: {path} is missing from this ganlift install; "
+                                "reinstall ganlift (the file ships in the wheel)")
+    actual = sha256_file(path)
+    for expected in {entry.sha256, sha256} - {None}:
+        if actual.lower() != str(expected).lower():
+            raise TeacherMismatchError(f"sha256 mismatch for teacher {entry.name!r} ({path}): expected "
+                                       f"{expected}, got {actual}; the file is not the one this ganlift shipped")
+    merged = {**dict(entry.options), **options}
+    teacher = _as_zoo_teacher(load_file(path, **merged), entry, actual, None, merged)
+    teacher.pseudo_truth = dict(entry.pseudo_truth) if entry.pseudo_truth else None
+    return teacher
 
 
 def _load_user_pickle(entry: ZooEntry, *, sha256: str | None, revision: str | None,

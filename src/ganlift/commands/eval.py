@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         if teacher is None:
             teacher = load_teacher("synthetic-faces")
         teacher = teacher.to(device)
+        from ganlift.eval.pseudo import pseudo_truth_for
+
+        teacher = pseudo_truth_for(teacher) or teacher  # one fit for all baseline columns
         result["baselines"] = {}
         for name in dict.fromkeys(args.baseline):
             metrics = evaluate(BASELINES[name](teacher, size=size), teacher, **options)

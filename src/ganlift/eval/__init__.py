@@ -22,7 +22,7 @@ from ganlift.eval.metrics import (
     normal_error,
     ssim_map,
 )
-from ganlift.eval.pseudo import Fit, FitMismatchError, PseudoTruth, fit_synthetic
+from ganlift.eval.pseudo import Fit, FitMismatchError, PseudoTruth, fit_synthetic, pseudo_truth_for
 from ganlift.eval.suite import NOVEL_YAWS, RELIGHT_DIRECTIONS, evaluate, format_metrics
 
 __all__ = [

@@ -664,9 +664,30 @@ class PseudoTruth:
         return n
 
 
+def pseudo_truth_for(teacher: Any, progress: bool = True) -> PseudoTruth | None:
+    """The pseudo truth of a zoo GAN teacher, or None for a teacher that has none.
+
+    A teacher loaded from a zoo entry with ``pseudo_truth = {"model": name, "fits": file}``
+    (the shipped ``gan-*`` teachers) carries that spec as ``teacher.pseudo_truth``; the packaged
+    fits of the evaluation codes (``sample_w(256, seed=0)``) are loaded, so scoring those codes
+    fits nothing. Other codes are fitted on demand.
+    """
+    spec = getattr(teacher, "pseudo_truth", None)
+    if isinstance(teacher, PseudoTruth):
+        return teacher
+    if not spec:
+        return None
+    truth = PseudoTruth(teacher, spec["model"], progress=progress)
+    if spec.get("fits"):
+        from ganlift.zoo import PACKAGED_DIR
+
+        truth.load_fits(PACKAGED_DIR / spec["fits"])
+    return truth
+
+
 def _codes_sha(w: Tensor) -> str:
     """sha256 of a batch of codes' float32 bytes."""
     return hashlib.sha256(w.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
-__all__ = ["Fit", "fit_synthetic", "PseudoTruth", "FitMismatchError", "DEFAULTS", "at_resolution", "w_key"]
+__all__ = ["Fit", "fit_synthetic", "PseudoTruth", "pseudo_truth_for", "FitMismatchError", "DEFAULTS", "at_resolution", "w_key"]
