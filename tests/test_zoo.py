@@ -81,7 +81,10 @@ def test_zoo_entries_are_complete_and_registered():
         assert entry.resolution & (entry.resolution - 1) == 0
         load_recipe(entry.recipe)  # the recommended recipe exists
         assert entry.name in TEACHERS, f"{entry.name} is not a registered teacher"
-        if entry.format != "builtin":
+        if entry.format == "packaged":
+            assert (zoo.PACKAGED_DIR / entry.filename).is_file() and entry.sha256
+            assert TEACHERS.get(entry.name).recommended_recipe == entry.recipe
+        elif entry.format != "builtin":
             assert entry.repo_id.count("/") == 1 and entry.filename and entry.revision
             assert TEACHERS.get(entry.name).recommended_recipe == entry.recipe
         assert entry.sha256 is None or len(entry.sha256) == 64  # not pinned: see the module docstring
@@ -90,6 +93,23 @@ def test_zoo_entries_are_complete_and_registered():
         zoo.ZooEntry(name="x", description="x", resolution=8, recipe="faces", license="x", format="pickle")
     with pytest.raises(ValueError, match="needs repo_id and filename"):
         zoo.ZooEntry(name="x", description="x", resolution=8, recipe="faces", license="x", format="rosinality")
+    with pytest.raises(ValueError, match="packaged teacher needs filename and sha256"):
+        zoo.ZooEntry(name="x", description="x", resolution=8, recipe="faces", license="x", format="packaged",
+                     filename="x.safetensors")
+
+
+def test_shipped_gan_teachers_load_and_match_their_hash():
+    """The packaged GAN teachers: hash-pinned, loadable, their stored eval fits match them."""
+    from ganlift.eval.pseudo import pseudo_truth_for
+
+    for name in ("gan-faces-64", "gan-cats-64"):
+        teacher = ganlift.load_teacher(name)
+        assert teacher.resolution == 64 and teacher.reference()["sha256"] == zoo.get_entry(name).sha256
+        image = teacher.synthesis(teacher.sample_w(2, seed=0))
+        assert image.shape == (2, 3, 64, 64) and torch.isfinite(image).all()
+        truth = pseudo_truth_for(teacher, progress=False)  # loads and checks the shipped fits
+        w = teacher.sample_w(256, seed=0)[:4]
+        assert truth.ground_truth(w)["posed_depth"].shape == (4, 1, 64, 64) and truth.fit_calls == 0
 
 
 def test_pickle_entry_is_refused_before_any_download(monkeypatch, ganlift_home):

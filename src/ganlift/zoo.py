@@ -44,6 +44,10 @@ PICKLE_SUFFIXES = (".pkl", ".pickle")
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
+
+
 @dataclass(frozen=True)
 class ZooEntry:
     """One teacher of the zoo.
@@ -165,6 +169,32 @@ BUILTIN_ENTRIES = (
         license_id="mit",
         format="builtin",
     ),
+    ZooEntry(
+        name="gan-faces-64",
+        description="A StyleGAN2 (rosinality layout, 64 px) trained by ganlift on renders of synthetic-faces; "
+        "scored against pseudo truth (docs: GAN teachers).",
+        resolution=64,
+        recipe="synthetic",
+        license="MIT (part of ganlift)",
+        license_id="mit",
+        format="packaged",
+        filename="gan-faces-64.safetensors",
+        sha256="3f274d49026cf39cf2efe604a6dd45ce09d8f8ebfe31c2281fbd99470df0fcb4",
+        pseudo_truth={"model": "synthetic-faces", "fits": "gan-faces-64.fits.safetensors"},
+    ),
+    ZooEntry(
+        name="gan-cats-64",
+        description="A StyleGAN2 (rosinality layout, 64 px) trained by ganlift on renders of synthetic-cats; "
+        "scored against pseudo truth (docs: GAN teachers).",
+        resolution=64,
+        recipe="synthetic-cats",
+        license="MIT (part of ganlift)",
+        license_id="mit",
+        format="packaged",
+        filename="gan-cats-64.safetensors",
+        sha256="3c24d6a2fd40eeecf9a9cf5d78dbca14e3ad4c93abdb589b6d968e1fe6248e69",
+        pseudo_truth={"model": "synthetic-cats", "fits": "gan-cats-64.fits.safetensors"},
+    ),
 )
 
 
@@ -210,10 +240,6 @@ def entries() -> list[ZooEntry]:
 # ---------------------------------------------------------------------------------------------
 # Downloading (sha256_file, imported above from ganlift.utils.io, stays importable from here)
 # ---------------------------------------------------------------------------------------------
-
-
-def _is_hex(text: str) -> bool:
-    return all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def manual_instructions(repo_id: str, filename: str, revision: str = "main",

@@ -33,10 +33,13 @@ def rows(cache_dir=None) -> list[dict]:
         row = {"name": name, "kind": "registered", "resolution": None, "format": None,
                "recipe": None, "license": None, "source": None, "local": "built in (code)"}
         if entry is not None:
-            row.update(kind="zoo" if entry.repo_id else "builtin", resolution=entry.resolution,
+            kind = "packaged" if entry.format == "packaged" else "zoo" if entry.repo_id else "builtin"
+            row.update(kind=kind, resolution=entry.resolution,
                        format=entry.format, recipe=entry.recipe, license=entry.license,
                        source=f"{entry.repo_id}/{entry.filename}@{entry.revision}" if entry.repo_id else None)
-            if entry.repo_id and is_pickle_entry(entry):
+            if entry.format == "packaged":
+                row["local"] = "in the package (ganlift/teachers/weights)"
+            elif entry.repo_id and is_pickle_entry(entry):
                 # ganlift never downloads pickles: only a copy the user fetched counts.
                 copy = find_user_copy(entry, cache_dir=cache_dir)
                 row["local"] = (f"cached (user download): {copy[0]}" if copy is not None else

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ganlift.export.figures import normal_to_rgb
 from ganlift.utils.images import save_grid
 
 # A fixed light from the upper left for the grey "shape" column: (ambient, diffuse, dx, dy).
@@ -121,7 +122,7 @@ def preview_columns(lifter: torch.nn.Module, teacher: torch.nn.Module,
         rendered = _get(out, "rendered")
         normal = _get(rendered, "normal") if rendered is not None else None
         if normal is not None:
-            cols.append(_fit((normal + 1) / 2, size))
+            cols.append(_fit(normal_to_rgb(normal, _get(rendered, "mask")), size))  # as every export colours it
         renderer = getattr(lifter, "renderer", None)
         if renderer is not None and depth is not None:
             grey = torch.full((depth.shape[0], 3, *depth.shape[-2:]), 0.8, device=depth.device)
