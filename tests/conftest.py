@@ -21,6 +21,16 @@ def _seed_and_threads():
     yield
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``):
+    on the two shared CPU cores one thread per test process beats contending threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def shared_path(*parts: str) -> Path:
     """Path inside ../shared; skips the calling test with a clear reason when absent."""
     path = SHARED.joinpath(*parts)

@@ -14,12 +14,7 @@ RES = 32
 FAST = {"steps": 30, "refine": 0, "candidates": 64}  # one stage at 32 px
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

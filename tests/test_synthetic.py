@@ -14,13 +14,7 @@ from ganlift.teachers.synthetic import BACKGROUND_DEPTH, SyntheticTeacher
 KINDS = ("synthetic-faces", "synthetic-cats")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Two shared CPU cores: one thread per test process is faster than contending threads.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module", params=KINDS)

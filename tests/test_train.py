@@ -380,10 +380,16 @@ def test_ctrl_c_during_the_update_is_held_until_it_is_complete():
 
     from ganlift.train import _defer_sigint
 
+    # A process started in the background by a non-interactive shell ignores SIGINT; the
+    # deferred signal goes to whatever handler was in place, so install Python's own first.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     done = []
-    with pytest.raises(KeyboardInterrupt):
-        with _defer_sigint():
-            os.kill(os.getpid(), signal.SIGINT)
-            done.append("update finished")
-    assert done == ["update finished"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with _defer_sigint():
+                os.kill(os.getpid(), signal.SIGINT)
+                done.append("update finished")
+        assert done == ["update finished"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
