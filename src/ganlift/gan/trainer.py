@@ -131,6 +131,7 @@ class GanSettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "GanSettings":
+        """Settings from :meth:`to_dict`'s output; unknown keys are refused, naming them."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -167,6 +168,7 @@ def init_generator(settings: GanSettings) -> StyleGAN2Teacher:
 
 
 def init_discriminator(settings: GanSettings) -> Discriminator:
+    """A discriminator for ``settings`` with N(0, 1) weights seeded by ``settings.seed``."""
     torch.manual_seed(derive_seed(settings.seed, 0, 0, 1))
     return Discriminator(settings.resolution, settings.d_channels)
 
@@ -201,6 +203,7 @@ def _ema_beta(settings: GanSettings, images_seen: int) -> float:
 
 @torch.no_grad()
 def update_ema(g_ema: StyleGAN2Teacher, g: StyleGAN2Teacher, beta: float) -> None:
+    """``g_ema <- beta * g_ema + (1 - beta) * g`` for the parameters; buffers are copied."""
     for pe, p in zip(g_ema.parameters(), g.parameters()):
         pe.lerp_(p, 1.0 - beta)
     for be, b in zip(g_ema.buffers(), g.buffers()):
@@ -260,6 +263,7 @@ class GanTrainer:
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
+        """Everything an exact resume needs: step, settings, the three networks, both optimisers."""
         return {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
@@ -273,6 +277,7 @@ class GanTrainer:
         }
 
     def save(self, path: str | Path) -> None:
+        """Write :meth:`state` atomically with ``torch.save`` (read back with ``weights_only``)."""
         with atomic_path(path) as tmp:
             torch.save(self.state(), tmp)
 
