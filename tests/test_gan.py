@@ -94,6 +94,7 @@ def test_resume_refuses_other_settings(tmp_path):
         train_gan(_tiny(steps=3), tmp_path, resume=False, progress=False)
     fresh = train_gan(_tiny(steps=1, lr=0.001), tmp_path, overwrite=True, progress=False)
     assert fresh.step_count == 1
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 1  # the old run's log is gone
 
 
 def test_interrupt_saves_the_last_completed_step(tmp_path, monkeypatch):

@@ -378,7 +378,9 @@ def train_gan(
     started = time.perf_counter()
     first_step = trainer.step_count
     try:
-        with terminate_as_interrupt(), open(out / "log.jsonl", "a", encoding="utf-8") as fh:
+        # A fresh run (step 0, or overwrite) starts its log afresh; a resumed one appends.
+        mode = "a" if trainer.step_count else "w"
+        with terminate_as_interrupt(), open(out / "log.jsonl", mode, encoding="utf-8") as fh:
             while trainer.step_count < settings.steps:
                 t0 = time.perf_counter()
                 losses = trainer.step()
