@@ -53,6 +53,9 @@ __all__ = [
     "prepare_images",
     "residual_threshold",
     "image_loss",
+    "Rows",
+    "RowAdam",
+    "optimise_rows",
     "save_code",
     "load_code",
 ]
@@ -403,12 +406,112 @@ def _weakrefable(obj: Any) -> bool:
         return False
 
 
-def _best_rows(loss: torch.Tensor, owner: torch.Tensor, count: int) -> torch.Tensor:
-    """Index of the lowest-``loss`` row of each of ``count`` images (rows belong to ``owner``)."""
-    big = torch.full((count, loss.shape[0]), math.inf, device=loss.device)
-    columns = torch.arange(loss.shape[0], device=loss.device)
-    big[owner, columns] = loss
-    return big.argmin(dim=1)
+class RowAdam:
+    """Adam (betas 0.9, 0.999) written out so that rows can be dropped between steps
+    (``torch.optim.Adam`` keeps its state per parameter tensor, not per row)."""
+
+    def __init__(self, p: torch.Tensor) -> None:
+        self.m, self.v, self.t = torch.zeros_like(p), torch.zeros_like(p), 0
+
+    def step(self, p: torch.Tensor, grad: torch.Tensor, lr: float) -> torch.Tensor:
+        """The parameters after one step (a new tensor). ``p``, ``grad``: (R, ...)."""
+        self.t += 1
+        self.m.mul_(0.9).add_(grad, alpha=0.1)
+        self.v.mul_(0.999).addcmul_(grad, grad, value=0.001)
+        m_hat = self.m / (1 - 0.9**self.t)
+        v_hat = self.v / (1 - 0.999**self.t)
+        return p - lr * m_hat / (v_hat.sqrt() + 1e-8)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.m, self.v = self.m[rows], self.v[rows]
+
+
+@dataclass
+class Rows:
+    """Rows optimised together: several starts per image, each row fitting one image.
+
+    Attributes:
+        p: (R, ...) parameters of each row.
+        owner: (R,) the image each row fits.
+        origin: (R,) the start (restart index) each row came from.
+        best_p: (R, ...) the best parameters seen per row.
+        best_loss: (R,) their loss.
+    """
+
+    p: torch.Tensor
+    owner: torch.Tensor
+    origin: torch.Tensor
+    best_p: torch.Tensor
+    best_loss: torch.Tensor
+
+    @classmethod
+    def start(cls, p: torch.Tensor, images: int, restarts: int) -> "Rows":
+        """Rows from ``p`` (images * restarts, ...) ordered image by image, restart by restart."""
+        device = p.device
+        return cls(p=p, owner=torch.arange(images, device=device).repeat_interleave(restarts),
+                   origin=torch.arange(restarts, device=device).repeat(images), best_p=p.clone(),
+                   best_loss=torch.full((p.shape[0],), math.inf, device=device))
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep only ``rows`` (indices) of every field."""
+        self.p, self.owner, self.origin = self.p[rows], self.owner[rows], self.origin[rows]
+        self.best_p, self.best_loss = self.best_p[rows], self.best_loss[rows]
+
+    def best(self, images: int) -> torch.Tensor:
+        """Index of the lowest-``best_loss`` row of each of ``images`` images. (images,)."""
+        table = torch.full((images, self.best_loss.shape[0]), math.inf, device=self.best_loss.device)
+        table[self.owner, torch.arange(self.best_loss.shape[0], device=self.best_loss.device)] = self.best_loss
+        return table.argmin(dim=1)
+
+
+def optimise_rows(
+    rows: Rows,
+    loss_of: Any,
+    steps: int,
+    lr: float,
+    images: int,
+    prune_step: int = -1,
+    project: Any = None,
+    report: Any = None,
+) -> None:
+    """Adam on every row at once, keeping the best parameters seen per row (in place).
+
+    The learning rate follows the StyleGAN2 projector's ramp (:func:`_lr_at`); at
+    ``prune_step`` only the best row of each image goes on; one last pass scores the final
+    parameters.
+
+    Args:
+        rows: the rows (updated in place).
+        loss_of: ``loss_of(p, owner) -> (R,)`` per-row losses (differentiable in ``p``).
+        steps: optimiser steps.
+        lr: peak learning rate.
+        images: number of images the rows fit.
+        prune_step: the step after which one row per image is kept (-1: never).
+        project: optional ``project(p) -> p`` applied after every step (a constraint).
+        report: optional ``report(step, rows)`` called after every step (progress bars).
+    """
+    adam = RowAdam(rows.p)
+    for step in range(steps + 1):
+        p = rows.p.detach().requires_grad_(True)
+        loss = loss_of(p, rows.owner)
+        with torch.no_grad():
+            better = loss.detach() < rows.best_loss
+            rows.best_loss = torch.where(better, loss.detach(), rows.best_loss)
+            rows.best_p[better] = p.detach()[better]
+        if step == steps:  # the last pass only scores the final parameters
+            break
+        (grad,) = torch.autograd.grad(loss.sum(), p)
+        with torch.no_grad():
+            if step == prune_step:  # keep the most promising start of each image only
+                keep = rows.best(images)
+                rows.keep(keep)
+                adam.keep(keep)
+                grad = grad[keep]
+            rows.p = adam.step(rows.p.detach(), grad, _lr_at(step, steps, lr))
+            if project is not None:
+                rows.p = project(rows.p)
+        if report is not None:
+            report(step, rows)
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -595,49 +698,27 @@ def invert(
         flat = codes0.reshape(b * restarts, *codes0.shape[2:])
         view = (1, w_dim) if flat.dim() == 2 else (1, 1, w_dim)
         m, s = mu.reshape(view), sigma.reshape(view)
-        owner = torch.arange(b, device=device).repeat_interleave(restarts)  # image of each row
-        origin = torch.arange(restarts, device=device).repeat(b)  # restart of each row
-        u = ((flat - m) / s).detach().clone()
-        adam_m, adam_v = torch.zeros_like(u), torch.zeros_like(u)
-        best_loss = torch.full((u.shape[0],), math.inf, device=device)
-        best_u = u.clone()
+        rows = Rows.start(((flat - m) / s).detach().clone(), b, restarts)
         prune_step = int(round(prune * steps)) if restarts > 1 else -1
-        bar = tqdm(range(steps + 1), desc=f"invert {start + 1}-{start + b}/{batch}", disable=not progress,
-                   leave=False)  # fmt: skip
-        for step in bar:
-            u.requires_grad_(True)
-            loss, _ = objective(u * s + m, u, target[owner])
-            with torch.no_grad():
-                better = loss.detach() < best_loss
-                best_loss = torch.where(better, loss.detach(), best_loss)
-                best_u[better] = u.detach()[better]
-            if step == steps:  # the last pass only scores the final codes
-                break
-            (grad,) = torch.autograd.grad(loss.sum(), u)
-            with torch.no_grad():
-                u = u.detach()
-                if step == prune_step:  # keep the most promising start of each image only
-                    keep = _best_rows(best_loss, owner, b)
-                    u, grad, adam_m, adam_v = u[keep], grad[keep], adam_m[keep], adam_v[keep]
-                    best_loss, best_u, owner, origin = best_loss[keep], best_u[keep], owner[keep], origin[keep]
-                # Adam (betas 0.9, 0.999), written out so that rows can be dropped above.
-                adam_m.mul_(0.9).add_(grad, alpha=0.1)
-                adam_v.mul_(0.999).addcmul_(grad, grad, value=0.001)
-                m_hat = adam_m / (1 - 0.9 ** (step + 1))
-                v_hat = adam_v / (1 - 0.999 ** (step + 1))
-                u = u - _lr_at(step, steps, lr) * m_hat / (v_hat.sqrt() + 1e-8)
+        bar = tqdm(total=steps, desc=f"invert {start + 1}-{start + b}/{batch}", disable=not progress, leave=False)
+
+        def report(step: int, rows: Rows) -> None:
+            bar.update(1)
             if progress and step % 10 == 0:
-                bar.set_postfix(loss=f"{float(best_loss[_best_rows(best_loss, owner, b)].mean()):.4f}")
+                bar.set_postfix(loss=f"{float(rows.best_loss[rows.best(b)].mean()):.4f}")
+
+        optimise_rows(rows, lambda u, owner: objective(u * s + m, u, target[owner])[0], steps, lr, b,
+                      prune_step, report=report)
         bar.close()
         with torch.no_grad():
-            rows = _best_rows(best_loss, owner, b)
-            codes = best_u[rows] * s + m
+            best = rows.best(b)
+            codes = rows.best_p[best] * s + m
             image = _teacher_images(teacher, codes, size)
             results["codes"].append(codes.detach())
             results["residual"].append((image - target).abs().mean(dim=(1, 2, 3)))
-            results["loss"].append(best_loss[rows])
+            results["loss"].append(rows.best_loss[best])
             results["images"].append(image)
-            results["restart"].append(origin[rows])
+            results["restart"].append(rows.origin[best])
 
     out = {k: torch.cat(v) for k, v in results.items()}
     ood = out["residual"] > threshold

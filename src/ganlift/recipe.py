@@ -232,6 +232,9 @@ class TrainSection:
     compile: str = ""
 
 
+PRECISIONS = ("fp32", "bf16")  # train.precision: float32, or bf16 autocast
+
+
 _SECTIONS: dict[str, type] = {
     "teacher": TeacherSection,
     "lifter": LifterSection,
@@ -318,8 +321,9 @@ class Recipe:
                 f"{source}: lifter.manipulation must be 'delta', 'linear', 'residual' or 'mlp', "
                 f"got {lf.manipulation!r}"
             )
-        if tr.precision not in ("fp32", "bf16"):
-            raise ValueError(f"{source}: train.precision must be 'fp32' or 'bf16', got {tr.precision!r}")
+        if tr.precision not in PRECISIONS:
+            raise ValueError(f"{source}: train.precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {tr.precision!r}")
         if lf.depth_mode not in ("range", "relief"):
             raise ValueError(f"{source}: lifter.depth_mode must be 'range' or 'relief', got {lf.depth_mode!r}")
         if lf.depth_mode == "relief" and not lf.depth_range[0] < lf.border_depth:

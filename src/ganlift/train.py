@@ -46,7 +46,7 @@ from ganlift.training.checkpoint import (
 )
 from ganlift.training.log import JsonlLog, TermWindow, format_terms
 from ganlift.training.signals import defer_interrupts, terminate_as_interrupt
-from ganlift.recipe import parse_overrides, recommended_recipe  # noqa: F401  (public here too)
+from ganlift.recipe import PRECISIONS, parse_overrides, recommended_recipe  # noqa: F401  (public here too)
 from ganlift.training.previews import save_preview
 from ganlift.utils.io import is_temporary, remove_stale_temporaries, write_json
 
@@ -330,7 +330,6 @@ def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progre
     return step
 
 
-PRECISIONS = ("fp32", "bf16")
 _NETWORKS = ("view_decoder", "light_decoder", "manipulation", "shape_decoder", "transform_decoder")
 
 
@@ -649,8 +648,11 @@ def lift(
         if info.is_main:
             if out_dir is not None:
                 save_lifter(lifter, out_dir)  # first, so a failing evaluation loses nothing
-            if evaluate and (hasattr(teacher_obj, "ground_truth") or getattr(teacher_obj, "pseudo_truth", None)):
-                _evaluate(lifter, teacher_obj, out_dir, eval_samples, eval_seed)
+            from ganlift.eval.pseudo import with_truth
+
+            truth = with_truth(teacher_obj) if evaluate else None  # ground or pseudo truth
+            if truth is not None:
+                _evaluate(lifter, truth, out_dir, eval_samples, eval_seed)
         distributed.barrier(info)
         return lifter
     finally:

@@ -120,6 +120,25 @@ ZOO: dict[str, ZooEntry] = {}
 
 _NVIDIA_NC = "NVIDIA Source Code License-NC (non-commercial use only)"
 
+def _shipped_gan(kind: str, recipe: str, sha256: str) -> ZooEntry:
+    """The zoo entry of a GAN ganlift trained on renders of ``synthetic-<kind>`` (64 px),
+    shipped in :data:`PACKAGED_DIR` with the pseudo-truth fits of its evaluation codes."""
+    name = f"gan-{kind}-64"
+    return ZooEntry(
+        name=name,
+        description=f"A StyleGAN2 (rosinality layout, 64 px) trained by ganlift on renders of synthetic-{kind}; "
+        "scored against pseudo truth (docs: GAN teachers).",
+        resolution=64,
+        recipe=recipe,
+        license="MIT (part of ganlift)",
+        license_id="mit",
+        format="packaged",
+        filename=f"{name}.safetensors",
+        sha256=sha256,
+        pseudo_truth={"model": f"synthetic-{kind}", "fits": f"{name}.fits.safetensors"},
+    )
+
+
 BUILTIN_ENTRIES = (
     ZooEntry(
         name="ffhq-256",
@@ -169,32 +188,8 @@ BUILTIN_ENTRIES = (
         license_id="mit",
         format="builtin",
     ),
-    ZooEntry(
-        name="gan-faces-64",
-        description="A StyleGAN2 (rosinality layout, 64 px) trained by ganlift on renders of synthetic-faces; "
-        "scored against pseudo truth (docs: GAN teachers).",
-        resolution=64,
-        recipe="synthetic",
-        license="MIT (part of ganlift)",
-        license_id="mit",
-        format="packaged",
-        filename="gan-faces-64.safetensors",
-        sha256="3f274d49026cf39cf2efe604a6dd45ce09d8f8ebfe31c2281fbd99470df0fcb4",
-        pseudo_truth={"model": "synthetic-faces", "fits": "gan-faces-64.fits.safetensors"},
-    ),
-    ZooEntry(
-        name="gan-cats-64",
-        description="A StyleGAN2 (rosinality layout, 64 px) trained by ganlift on renders of synthetic-cats; "
-        "scored against pseudo truth (docs: GAN teachers).",
-        resolution=64,
-        recipe="synthetic-cats",
-        license="MIT (part of ganlift)",
-        license_id="mit",
-        format="packaged",
-        filename="gan-cats-64.safetensors",
-        sha256="3c24d6a2fd40eeecf9a9cf5d78dbca14e3ad4c93abdb589b6d968e1fe6248e69",
-        pseudo_truth={"model": "synthetic-cats", "fits": "gan-cats-64.fits.safetensors"},
-    ),
+    _shipped_gan("faces", "synthetic", "3f274d49026cf39cf2efe604a6dd45ce09d8f8ebfe31c2281fbd99470df0fcb4"),
+    _shipped_gan("cats", "synthetic-cats", "3c24d6a2fd40eeecf9a9cf5d78dbca14e3ad4c93abdb589b6d968e1fe6248e69"),
 )
 
 

@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ganlift.eval import BASELINES, evaluate, format_metrics
+    from ganlift.eval.pseudo import with_truth
     from ganlift.teachers.loading import load_teacher
     from ganlift.utils.config import check_lifter_folder
     from ganlift.utils.io import check_writable, write_json
@@ -79,17 +80,16 @@ def run(args: argparse.Namespace) -> int:
             Lifter.from_pretrained(args.lifter)
         )
         lifter = lifter.to(device)
-        teacher = teacher.to(device) if teacher is not None else lifter.teacher
+        teacher = teacher if teacher is not None else lifter.teacher
+    elif teacher is None:
+        teacher = load_teacher("synthetic-faces")
+    # A shipped GAN teacher's pseudo truth, loaded once for every column.
+    teacher = with_truth(teacher.to(device)) or teacher
+    if args.lifter:
         result = evaluate(lifter, teacher, **options)
         columns["lifter"] = result
         size = result["size"]
     if args.baseline:
-        if teacher is None:
-            teacher = load_teacher("synthetic-faces")
-        teacher = teacher.to(device)
-        from ganlift.eval.pseudo import pseudo_truth_for
-
-        teacher = pseudo_truth_for(teacher) or teacher  # one fit for all baseline columns
         result["baselines"] = {}
         for name in dict.fromkeys(args.baseline):
             metrics = evaluate(BASELINES[name](teacher, size=size), teacher, **options)

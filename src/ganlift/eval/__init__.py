@@ -22,7 +22,7 @@ from ganlift.eval.metrics import (
     normal_error,
     ssim_map,
 )
-from ganlift.eval.pseudo import Fit, FitMismatchError, PseudoTruth, fit_synthetic, pseudo_truth_for
+from ganlift.eval.pseudo import Fit, FitMismatchError, PseudoTruth, fit_synthetic, pseudo_truth_for, with_truth
 from ganlift.eval.suite import NOVEL_YAWS, RELIGHT_DIRECTIONS, evaluate, format_metrics
 
 __all__ = [
@@ -45,4 +45,6 @@ __all__ = [
     "Fit",
     "PseudoTruth",
     "FitMismatchError",
+    "pseudo_truth_for",
+    "with_truth",
 ]

@@ -95,10 +95,10 @@ def evaluate_baselines(teacher: Any, names=("truth", "flat"), **options: Any) ->
     from ganlift.eval.suite import evaluate
     from ganlift.teachers.loading import load_teacher
 
-    from ganlift.eval.pseudo import pseudo_truth_for
+    from ganlift.eval.pseudo import with_truth
 
     teacher = load_teacher(teacher)
-    teacher = pseudo_truth_for(teacher) or teacher  # GAN teachers: fitted once, for every row
+    teacher = with_truth(teacher) or teacher  # GAN teachers: their pseudo truth, once for every row
     unknown = [n for n in names if n not in BASELINES]
     if unknown:
         raise KeyError(f"unknown baseline(s) {unknown}; choose from {sorted(BASELINES)}")

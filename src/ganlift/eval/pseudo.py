@@ -38,7 +38,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ganlift.invert import _best_rows, _lr_at, image_loss
+from ganlift.invert import Rows, _check_int, image_loss, optimise_rows
 
 Tensor = torch.Tensor
 
@@ -89,12 +89,6 @@ class Fit:
 
 
 # ---------------------------------------------------------------------------- checks
-
-
-def _check_int(name: str, value: Any, low: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
 
 
 def _check_number(name: str, value: Any, low: float = 0.0, high: float = math.inf) -> float:
@@ -217,39 +211,7 @@ def _resize(images: Tensor, size: int) -> Tensor:
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
 
 
-# ---------------------------------------------------------------------------- optimiser
-
-
-class _Adam:
-    """Adam (betas 0.9, 0.999) written out so rows can be dropped between steps."""
-
-    def __init__(self, p: Tensor) -> None:
-        self.m, self.v, self.t = torch.zeros_like(p), torch.zeros_like(p), 0
-
-    def step(self, p: Tensor, grad: Tensor, lr: float) -> Tensor:
-        self.t += 1
-        self.m.mul_(0.9).add_(grad, alpha=0.1)
-        self.v.mul_(0.999).addcmul_(grad, grad, value=0.001)
-        m_hat = self.m / (1 - 0.9**self.t)
-        v_hat = self.v / (1 - 0.999**self.t)
-        return p - lr * m_hat / (v_hat.sqrt() + 1e-8)
-
-    def keep(self, rows: Tensor) -> None:
-        self.m, self.v = self.m[rows], self.v[rows]
-
-
-@dataclass
-class _Rows:
-    """Optimisation rows: parameters (R, P), the image each row fits, its best so far."""
-
-    p: Tensor
-    owner: Tensor
-    best_p: Tensor
-    best_loss: Tensor
-
-    def keep(self, rows: Tensor) -> None:
-        self.p, self.owner = self.p[rows], self.owner[rows]
-        self.best_p, self.best_loss = self.best_p[rows], self.best_loss[rows]
+# ---------------------------------------------------------------------------- fitting
 
 
 def _objective(model: Any, p: Tensor, target: Tensor, s: dict[str, Any]) -> Tensor:
@@ -259,42 +221,24 @@ def _objective(model: Any, p: Tensor, target: Tensor, s: dict[str, Any]) -> Tens
 
 
 def _run_stage(
-    model: Any, rows: _Rows, targets: Tensor, steps: int, lr: float, s: dict[str, Any],
+    model: Any, rows: Rows, targets: Tensor, steps: int, lr: float, s: dict[str, Any],
     prune_step: int, bar: Any,
 ) -> None:
-    """Optimise ``rows`` for ``steps`` Adam steps against ``targets`` at the model's size.
+    """Optimise ``rows`` for ``steps`` Adam steps against ``targets`` at the model's size
+    (:func:`ganlift.invert.optimise_rows`; ``space="f"`` keeps the factors inside the tanh range)."""
 
-    Keeps the best parameters seen per row; at ``prune_step`` keeps only the best row of
-    each image. The last pass only scores the final parameters.
-    """
-    count = targets.shape[0]
-    adam = _Adam(rows.p)
-    for step in range(steps + 1):
-        p = rows.p.detach().requires_grad_(True)
-        loss = _objective(model, p, targets[rows.owner], s)
-        with torch.no_grad():
-            better = loss.detach() < rows.best_loss
-            rows.best_loss = torch.where(better, loss.detach(), rows.best_loss)
-            rows.best_p[better] = p.detach()[better]
-        if step == steps:
-            break
-        (grad,) = torch.autograd.grad(loss.sum(), p)
-        with torch.no_grad():
-            if step == prune_step:
-                keep = _best_rows(rows.best_loss, rows.owner, count)
-                rows.keep(keep)
-                adam.keep(keep)
-                grad = grad[keep]
-            rows.p = adam.step(rows.p.detach(), grad, _lr_at(step, steps, lr))
-            if s["space"] == "f":
-                rows.p = rows.p.clamp(-F_LIMIT, F_LIMIT)
+    def report(step: int, rows: Rows) -> None:
         bar.update(1)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{float(rows.best_loss.mean()):.4f}")
 
+    project = (lambda p: p.clamp(-F_LIMIT, F_LIMIT)) if s["space"] == "f" else None
+    optimise_rows(rows, lambda p, owner: _objective(model, p, targets[owner], s), steps, lr, targets.shape[0],
+                  prune_step, project=project, report=report)
+
 
 @torch.no_grad()
-def _starts(model: Any, targets: Tensor, s: dict[str, Any], seed: int) -> _Rows:
+def _starts(model: Any, targets: Tensor, s: dict[str, Any], seed: int) -> Rows:
     """The best ``restarts`` of ``candidates`` seeded random codes per target, by L1.
 
     Args:
@@ -309,9 +253,7 @@ def _starts(model: Any, targets: Tensor, s: dict[str, Any], seed: int) -> _Rows:
     # Mean absolute difference of every target to every candidate (B, candidates).
     dist = torch.cdist(targets.flatten(1), pool.flatten(1), p=1.0) / targets[0].numel()
     best = dist.topk(s["restarts"], dim=1, largest=False).indices  # (B, restarts)
-    p = _from_w(model, pool_w[best.flatten()], s["space"])
-    owner = torch.arange(targets.shape[0], device=targets.device).repeat_interleave(s["restarts"])
-    return _Rows(p=p, owner=owner, best_p=p.clone(), best_loss=torch.full((p.shape[0],), math.inf))
+    return Rows.start(_from_w(model, pool_w[best.flatten()], s["space"]), targets.shape[0], s["restarts"])
 
 
 def _fit_chunk(
@@ -324,8 +266,7 @@ def _fit_chunk(
     prune_step = int(round(s["prune"] * s["steps"])) if s["restarts"] > 1 else -1
     _run_stage(coarse_model, rows, small, s["steps"], s["lr"], s, prune_step, bar)
     with torch.no_grad():
-        keep = _best_rows(rows.best_loss, rows.owner, b)
-        rows.keep(keep)
+        rows.keep(rows.best(b))
         rows.p = rows.best_p.clone()
     if coarse_model is not model and s["refine"] > 0:
         rows.best_loss = torch.full_like(rows.best_loss, math.inf)  # a new size: a new objective
@@ -518,10 +459,14 @@ class PseudoTruth:
         todo = sorted({i for i, k in enumerate(keys) if k not in self._codes})
         if todo:
             fit = self.fit(w[todo])
-            for j, i in enumerate(todo):
-                self._codes[keys[i]] = fit.codes[j].detach().cpu()
-                self._residual[keys[i]] = float(fit.residual[j])
+            self._remember([keys[i] for i in todo], fit.codes, fit.residual)
         return torch.stack([self._codes[k] for k in keys]).to(self.model.w_mean.device)
+
+    def _remember(self, keys: list[str], codes: Tensor, residual: Tensor) -> None:
+        """Cache fitted ``codes`` (N, model.w_dim) and ``residual`` (N,) under ``keys``."""
+        for j, key in enumerate(keys):
+            self._codes[key] = codes[j].detach().float().cpu()
+            self._residual[key] = float(residual[j])
 
     def fit(self, w: Tensor) -> Fit:
         """Run the fitter on ``gan.synthesis(w)`` (no cache). Returns a :class:`Fit`."""
@@ -574,9 +519,7 @@ class PseudoTruth:
         """Fit the ``n`` codes ``sample_w(n, seed, psi)`` that evaluate draws, and cache them."""
         w = self.sample_w(n, seed=seed, psi=psi)
         fit = self.fit(w)
-        for j, row in enumerate(w):
-            self._codes[w_key(row)] = fit.codes[j].detach().cpu()
-            self._residual[w_key(row)] = float(fit.residual[j])
+        self._remember([w_key(row) for row in w], fit.codes, fit.residual)
         return fit
 
     def save_fits(self, path: str | os.PathLike, n: int = 256, seed: int = 0, psi: float = 1.0) -> Path:
@@ -658,10 +601,17 @@ class PseudoTruth:
                 f"{str(path)!r}: the GAN codes sample_w({n}, seed={seed}, psi={psi:g}) differ from those "
                 "the file was fitted to (another GAN or mapping network)"
             )
-        for j, row in enumerate(w):
-            self._codes[w_key(row)] = codes[j].float()
-            self._residual[w_key(row)] = float(residual[j])
+        self._remember([w_key(row) for row in w], codes, residual)
         return n
+
+
+def with_truth(teacher: Any, progress: bool = True) -> Any:
+    """What :func:`ganlift.eval.evaluate` scores against: the teacher itself when it has 3D
+    ground truth (the synthetic teachers), its pseudo truth for a shipped GAN teacher
+    (:func:`pseudo_truth_for`), else None."""
+    if callable(getattr(teacher, "ground_truth", None)):
+        return teacher
+    return pseudo_truth_for(teacher, progress=progress)
 
 
 def pseudo_truth_for(teacher: Any, progress: bool = True) -> PseudoTruth | None:
@@ -690,4 +640,4 @@ def _codes_sha(w: Tensor) -> str:
     return hashlib.sha256(w.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
-__all__ = ["Fit", "fit_synthetic", "PseudoTruth", "pseudo_truth_for", "FitMismatchError", "DEFAULTS", "at_resolution", "w_key"]
+__all__ = ["Fit", "fit_synthetic", "PseudoTruth", "pseudo_truth_for", "with_truth", "FitMismatchError", "DEFAULTS", "at_resolution", "w_key"]

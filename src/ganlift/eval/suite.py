@@ -138,10 +138,9 @@ def evaluate(
         from ganlift.teachers.loading import load_teacher
 
         teacher = load_teacher(teacher)
-    if not callable(getattr(teacher, "ground_truth", None)):
-        from ganlift.eval.pseudo import pseudo_truth_for
+    from ganlift.eval.pseudo import with_truth
 
-        teacher = pseudo_truth_for(teacher) or teacher  # a shipped GAN teacher: fitted truth
+    teacher = with_truth(teacher) or teacher  # a shipped GAN teacher: its fitted pseudo truth
     if not (callable(getattr(teacher, "ground_truth", None)) and callable(getattr(teacher, "render_truth", None))):
         raise ValueError(
             f"teacher {getattr(teacher, 'name', type(teacher).__name__)!r} has no 3D ground truth; 3D metrics "
