@@ -240,6 +240,21 @@ def test_settings_and_overrides():
         parse_overrides(["lr"])
 
 
+def test_train_settings_defaults_are_the_recipes():
+    """One set of defaults: TrainSettings extends the recipe's [train] section."""
+    from dataclasses import fields
+
+    from ganlift.recipe import Recipe, TrainSection
+
+    recipe, settings = Recipe(), TrainSettings()
+    assert isinstance(settings, TrainSection)
+    for f in fields(TrainSection):
+        want = getattr(recipe.train, f.name)
+        assert getattr(settings, f.name) == (tuple(want) if f.name == "betas" else want), f.name
+    assert settings.truncation == recipe.teacher.truncation
+    assert settings_from_recipe({}) == settings == settings_from_recipe(recipe)
+
+
 def test_recommended_recipe():
     t = TinyTeacher()
     # A teacher that names no recipe: chosen by resolution (CPU-sized up to 128 px) and category.

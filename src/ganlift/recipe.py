@@ -199,7 +199,11 @@ class DistanceSection:
 
 @dataclass
 class TrainSection:
-    """Optimiser and schedule (used by ``ganlift.train``).
+    """Optimiser and schedule: the one definition of the training settings and their defaults.
+
+    :class:`ganlift.train.TrainSettings`, what the training loop takes, extends this class
+    with the run's seed, the codes' truncation and Adam's weight decay, so a setting left out
+    of a recipe has the same default in the recipe and in the loop.
 
     Attributes:
         steps: training steps (paper: 50k iterations in the official code, 30k in the text).
@@ -221,7 +225,7 @@ class TrainSection:
     steps: int = 50_000
     batch_size: int = 8
     lr: float = 1e-4
-    betas: list = field(default_factory=lambda: [0.9, 0.999])
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     grad_clip: float = 0.0
     log_every: int = 50
     sample_every: int = 1000

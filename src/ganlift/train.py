@@ -46,7 +46,8 @@ from ganlift.training.checkpoint import (
 )
 from ganlift.training.log import JsonlLog, TermWindow, format_terms
 from ganlift.training.signals import defer_interrupts, terminate_as_interrupt
-from ganlift.recipe import PRECISIONS, parse_overrides, recommended_recipe  # noqa: F401  (public here too)
+from ganlift.recipe import PRECISIONS, Recipe, TeacherSection, TrainSection
+from ganlift.recipe import parse_overrides, recommended_recipe  # noqa: F401  (public here too)
 from ganlift.training.previews import save_preview
 from ganlift.utils.io import is_temporary, remove_stale_temporaries, write_json
 
@@ -57,41 +58,27 @@ _RANK_STREAM = 1
 
 
 @dataclass
-class TrainSettings:
-    """What the loop needs from a recipe (plus the run's seed).
+class TrainSettings(TrainSection):
+    """What the training loop runs with: a recipe's ``[train]`` section plus three run settings.
+
+    Every setting of :class:`~ganlift.recipe.TrainSection` (steps, batch size, optimiser,
+    logging intervals, precision, ...) is inherited with its default, so a recipe's ``[train]``
+    is the one place those defaults live; :func:`settings_from_recipe` builds these settings
+    from a recipe. ``TrainSettings`` stays the public type :func:`train` takes (construct it
+    directly for a hand-made loop; ``betas`` become a tuple).
 
     Attributes:
-        steps: total optimiser steps (a resumed run continues up to this number).
-        batch_size: codes per step per rank.
-        lr: Adam learning rate.
-        betas: Adam betas.
-        weight_decay: Adam weight decay.
-        truncation: psi for the sampled codes (towards the teacher's w mean).
-        grad_clip: clip the global gradient norm to this (0 = off).
-        log_every: steps per log line (and progress-bar refresh).
-        sample_every: steps per sample grid (0 = off).
-        checkpoint_every: steps per checkpoint (0 = only at the end and on Ctrl-C).
-        num_samples: codes in each sample grid.
-        precision: "fp32" or "bf16" (autocast around each step's forward).
-        channels_last: channels-last memory format for the lifter's convolutions.
-        compile: torch.compile backend for the lifter's networks ("" = off).
+        weight_decay: Adam weight decay (not a recipe key; :func:`lift` trains with 0).
+        truncation: psi for the sampled codes, towards the teacher's w mean (a recipe's
+            ``teacher.truncation``, default :class:`~ganlift.recipe.TeacherSection`'s).
         seed: seeds everything (initialisation, codes, perturbations).
+
+    A ``checkpoint_every`` of 0 checkpoints only at the end and on Ctrl-C, a ``sample_every``
+    of 0 writes no sample grids, a ``grad_clip`` of 0 does not clip.
     """
 
-    steps: int = 1000
-    batch_size: int = 8
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
-    truncation: float = 0.7
-    grad_clip: float = 0.0
-    log_every: int = 10
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    num_samples: int = 8
-    precision: str = "fp32"
-    channels_last: bool = False
-    compile: str = ""
+    truncation: float = TeacherSection.truncation
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -118,14 +105,25 @@ class TrainSettings:
 _SECTIONS = ("train", "teacher")
 
 
-def settings_from_recipe(recipe: Any, steps: int | None = None, seed: int = 0,
-                         **changes: Any) -> TrainSettings:
-    """Read :class:`TrainSettings` from a recipe (its ``to_dict()``), then apply ``steps``.
+def settings_from_recipe(recipe: "Recipe | Mapping[str, Any] | None", steps: int | None = None,
+                         seed: int = 0, **changes: Any) -> TrainSettings:
+    """The loop's :class:`TrainSettings` of a recipe, then ``steps``, ``seed`` and ``changes``.
 
     A setting is looked up at the top level of the recipe, then in its ``[train]`` and
-    ``[teacher]`` sections (``truncation``); missing ones keep the defaults above.
+    ``[teacher]`` sections (``truncation``). A :class:`~ganlift.recipe.Recipe` has every one
+    of them; a setting a plain dict leaves out takes the recipe's default (the defaults are
+    :class:`~ganlift.recipe.TrainSection`'s, never a second set).
+
+    Args:
+        recipe: a Recipe, or a dict of recipe tables (None = every default).
+        steps: total steps instead of the recipe's ``train.steps``; None keeps it.
+        seed: the run's seed.
+        changes: any other setting, by name (``weight_decay=1e-4``).
+
+    Raises:
+        ValueError: a setting out of range (see :class:`TrainSettings`).
     """
-    data = recipe.to_dict() if hasattr(recipe, "to_dict") else dict(recipe or {})
+    data = recipe.to_dict() if isinstance(recipe, Recipe) else dict(recipe or {})
     values: dict[str, Any] = {}
     for f in fields(TrainSettings):
         for section in (data, *[data.get(s) for s in _SECTIONS]):
