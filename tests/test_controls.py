@@ -35,7 +35,7 @@ def test_default_controls_reproduce_the_reconstruction(lifter):
     w = lifter.codes(3, seed=1)
     with torch.no_grad():
         out = lifter(w)
-    reconstruction = ((out.image + 1) / 2).clamp(0, 1)
+    reconstruction = ((out.image_pm1 + 1) / 2).clamp(0, 1)
     pred = lifter.predict(w)
     for sample in (
         lifter.render(w),

@@ -47,7 +47,7 @@ class TinyLifter(HubMixin, nn.Module):
 
     def forward(self, w):
         r = self.teacher.resolution
-        return SimpleNamespace(image=torch.tanh(self.net(w)).view(-1, 3, r, r))
+        return SimpleNamespace(image_pm1=torch.tanh(self.net(w)).view(-1, 3, r, r))
 
 
 def _codes(n=3, seed=7, w_dim=16):
@@ -56,7 +56,7 @@ def _codes(n=3, seed=7, w_dim=16):
 
 def _same(a: nn.Module, b: nn.Module, w) -> bool:
     with torch.no_grad():
-        return torch.equal(a(w).image, b(w).image)
+        return torch.equal(a(w).image_pm1, b(w).image_pm1)
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_real_lifter_round_trip(tmp_path):
     w = teacher.sample_w(4, seed=5)
     with torch.no_grad():
         a, b = lifter(w), loaded(w)
-    for key in ("image", "depth", "albedo", "view", "light", "transform"):
+    for key in ("image_pm1", "depth", "albedo", "view", "light", "transform"):
         assert torch.equal(a[key], b[key]), key
     card = (folder / "README.md").read_text()
     meta = _card_meta(card)
@@ -328,8 +328,8 @@ def test_push_then_pull_into_empty_cache(hub):
     loaded = ganlift.Lifter.from_pretrained("me/lifted", cache_dir=cache)
     w = teacher.sample_w(3, seed=11)
     with torch.no_grad():
-        expected = lifter(w).image
-        assert torch.equal(loaded(w).image, expected)
+        expected = lifter(w).image_pm1
+        assert torch.equal(loaded(w).image_pm1, expected)
     # for the offline test in the parent process: the original, to compare in one process
     lifter.save_pretrained(hub.workdir / "original")
     # only the lifter's files went up, with a card that validates and names the repo
@@ -412,7 +412,7 @@ def test_offline_load_after_pull(hub_session, monkeypatch):
     loaded = ganlift.Lifter.from_pretrained("me/lifted", cache_dir=hub_session.workdir / "cache-pull")
     w = loaded.teacher.sample_w(3, seed=11)
     with torch.no_grad():
-        assert torch.equal(loaded(w).image, original(w).image)
+        assert torch.equal(loaded(w).image_pm1, original(w).image_pm1)
 
 
 @remote

@@ -150,19 +150,29 @@ def test_forward_shapes_and_ranges(sg2_lifter):
     out = lifter(w)
     assert isinstance(out, LifterOutput)
     assert out.view.shape == (3, 6) and out.light.shape == (3, 4) and out.w0.shape == (3, 32)
-    for name, c in (("depth", 1), ("transform", 1), ("albedo", 3), ("image", 3), ("texture", 3)):
+    for name, c in (("depth", 1), ("transform", 1), ("albedo", 3), ("image_pm1", 3), ("texture", 3)):
         assert getattr(out, name).shape == (3, c, 16, 16), name
     assert out.view[:, :3].abs().max() <= 60 and out.view[:, 3:5].abs().max() <= 0.1
     assert out.view[:, 5].abs().max() <= 0.01
     assert out.light[:, :2].min() >= 0 and out.light[:, :2].max() <= 1
     assert out.albedo.min() >= 0 and out.albedo.max() <= 1
-    assert out.image.min() >= -1 and out.image.max() <= 1
-    assert torch.allclose(out.image, out.rendered.image * 2 - 1)
+    assert out.image_pm1.min() >= -1 and out.image_pm1.max() <= 1
+    assert torch.allclose(out.image_pm1, out.rendered.image * 2 - 1)
     pred = lifter.predict(w)
     assert set(pred) == {"view", "light", "depth", "transform", "albedo"}
     assert torch.allclose(pred["depth"], out.depth) and not pred["depth"].requires_grad
     with pytest.raises(ValueError, match=r"w must have shape \(B, 32\)"):
         lifter(torch.zeros(2, 3, 32))
+
+
+def test_image_is_a_deprecated_name_of_image_pm1(sg2_lifter):
+    with torch.no_grad():
+        out = sg2_lifter(sg2_lifter.sample_w(2, seed=1))
+    with pytest.warns(DeprecationWarning, match="image_pm1"):
+        assert out.image is out.image_pm1
+    with pytest.warns(DeprecationWarning, match="image_pm1"):
+        assert out["image"] is out.image_pm1
+    assert "image_pm1" in out.keys() and "image" not in out.keys()
 
 
 def test_teacher_is_frozen_and_not_in_the_state_dict(sg2_lifter):

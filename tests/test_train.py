@@ -66,7 +66,7 @@ class FakeLifter(nn.Module):
         out = self.net(w)
         image = torch.tanh(out[:, :48]).view(-1, 3, 4, 4)
         depth = 1 + 0.1 * torch.tanh(out[:, 48:]).view(-1, 1, 4, 4)
-        return SimpleNamespace(image=image, depth=depth, albedo=(image + 1) / 2)
+        return SimpleNamespace(image_pm1=image, depth=depth, albedo=(image + 1) / 2)
 
     def compute_losses(self, w, generator, step=None):
         self.calls += 1
@@ -75,7 +75,7 @@ class FakeLifter(nn.Module):
         noise = torch.randn(w.shape) * 0.1 + float(np.random.rand()) * 0.01
         out = self(w + noise)
         target = self.teacher.synthesis(w)
-        rec = ((out.image - target).abs() * (1 + jitter.view(-1, 1, 1, 1))).mean()
+        rec = ((out.image_pm1 - target).abs() * (1 + jitter.view(-1, 1, 1, 1))).mean()
         reg = (out.depth - 1).pow(2).mean()
         if self.interrupt_at is not None and self.calls == self.interrupt_at:
             raise KeyboardInterrupt

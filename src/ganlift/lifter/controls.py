@@ -43,7 +43,7 @@ class LiftedSample:
     """What the controls return: the lifted sample drawn in the chosen pose and light.
 
     Images are in [0, 1] here, as in :class:`~ganlift.render.base.Rendered` (only
-    :class:`~ganlift.lifter.model.LifterOutput` ``.image`` is in the teacher's [-1, 1]).
+    :class:`~ganlift.lifter.model.LifterOutput` ``.image_pm1`` is in the teacher's [-1, 1]).
 
     Maps in the rendered view (aligned with ``image``):
 

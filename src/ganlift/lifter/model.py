@@ -11,6 +11,7 @@ T = D_T(w0) and the albedo A = G(w0) de-lit by L0; the renderer draws R(A, S, T,
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
@@ -49,11 +50,13 @@ CONFIG_FORMAT = 1
 class LifterOutput:
     """What :meth:`Lifter.forward` returns (B = batch, R = lifting resolution).
 
-    Ranges differ from the other outputs on purpose: ``image`` is in the teacher's [-1, 1],
-    to compare with G(w) directly, while ``rendered.image`` and every image of
-    :class:`~ganlift.render.base.Rendered` and :class:`~ganlift.lifter.controls.LiftedSample`
-    are in [0, 1]. ``texture`` is G(w0), the neutral image the albedo is de-lit from (not the
-    canonical albedo, which is ``albedo`` here and ``LiftedSample.canonical_albedo``).
+    Ranges differ from the other outputs on purpose: ``image_pm1`` is in the teacher's
+    [-1, 1] ("plus-minus one"), to compare with G(w) directly, while ``rendered.image`` and
+    every ``image`` of :class:`~ganlift.render.base.Rendered` and
+    :class:`~ganlift.lifter.controls.LiftedSample` are in [0, 1]. ``texture`` is G(w0), the
+    neutral image the albedo is de-lit from (not the canonical albedo, which is ``albedo``
+    here and ``LiftedSample.canonical_albedo``). ``image`` is the deprecated name of
+    ``image_pm1`` (readable, with a DeprecationWarning).
 
     Attributes:
         view: (B, 6) pitch, yaw, roll in degrees, tx, ty, tz.
@@ -62,7 +65,7 @@ class LifterOutput:
         transform: (B, 1, R, R) transformation map in [0, 1].
         albedo: (B, 3, R, R) canonical albedo in [0, 1].
         w0: (B, w_dim) neutral code M(w, L0, V0).
-        image: (B, 3, R, R) rendered image in [-1, 1] (the teacher's range):
+        image_pm1: (B, 3, R, R) rendered image in [-1, 1] (the teacher's range):
             ``rendered.image * 2 - 1``.
         rendered: the renderer's :class:`~ganlift.render.base.Rendered` (image in [0, 1],
             mask, depth, normal, shading).
@@ -75,11 +78,22 @@ class LifterOutput:
     transform: torch.Tensor
     albedo: torch.Tensor
     w0: torch.Tensor
-    image: torch.Tensor
+    image_pm1: torch.Tensor
     rendered: Any
     texture: torch.Tensor
 
+    @property
+    def image(self) -> torch.Tensor:
+        """Deprecated name of :attr:`image_pm1` (``image`` is in [0, 1] in
+        :class:`~ganlift.render.base.Rendered` and :class:`~ganlift.lifter.controls.LiftedSample`).
+        (B, 3, R, R) in [-1, 1]."""
+        warnings.warn("LifterOutput.image is deprecated: use LifterOutput.image_pm1 (the same tensor, in "
+                      "[-1, 1]; out.rendered.image is the render in [0, 1])", DeprecationWarning, stacklevel=2)
+        return self.image_pm1
+
     def __getitem__(self, key: str) -> Any:
+        if key == "image":  # the deprecated name, still readable (with its warning)
+            return self.image
         return getattr(self, key)
 
     def keys(self) -> list[str]:
@@ -416,7 +430,7 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         rendered = self.renderer.render(p["albedo"], p["depth"], p["transform"], p["view"], p["light"])
         return LifterOutput(
             view=p["view"], light=p["light"], depth=p["depth"], transform=p["transform"], albedo=p["albedo"],
-            w0=p["w0"], image=rendered.image * 2.0 - 1.0, rendered=rendered, texture=p["texture"],
+            w0=p["w0"], image_pm1=rendered.image * 2.0 - 1.0, rendered=rendered, texture=p["texture"],
         )  # fmt: skip
 
     @torch.no_grad()
@@ -482,6 +496,8 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
            (b); decoders trained, M not), R(A,S,T,V',L') (eq. 6, identity only).
         7. Without gradient: R(A,S,T,V',L'), the target of eq. 4 (a).
         8. The frozen decoders on w' (eq. 5, gradient into M only).
+        9. M asked for w's own (detached) view and light, from w and from w' (the code cycle,
+           gradient into M only; MLP passes, no teacher or render).
 
         Args:
             w: (B, w_dim) training codes.
@@ -495,7 +511,7 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         w = self._check_w(w)
         needs = self.loss_set.requires() if needs is None else set(needs)
         ctx: dict[str, Any] = {"w": w, "view_scale": self.view_scale, "light_scale": self.light_scale,
-                               "prior_penalty": self._prior_penalty}
+                               "code_scale": self.w_std, "prior_penalty": self._prior_penalty}
         with torch.no_grad():  # 1
             ctx["target"] = self.teacher_image(w)
         view, light = self.decode_view_light(w)  # 2
@@ -534,6 +550,13 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
             ctx["view_estimate_m"], ctx["light_estimate_m"] = self.decode_view_light(ctx["w_perturb"], frozen=True)
         if needs & {"view_estimate_cycle", "light_estimate_cycle"}:
             ctx["view_estimate_cycle"], ctx["light_estimate_cycle"] = self.decode_view_light(ctx["w_perturb"])
+        if needs & {"code_own", "code_return"}:  # 9: M asked for w's own view and light
+            own_view, own_light = view.detach(), light.detach()
+            if "code_own" in needs:
+                ctx["code_own"] = self.manipulate(w, own_light, own_view, own=(own_view, own_light))
+            if "code_return" in needs:
+                ctx["code_return"] = self.manipulate(ctx["w_perturb"], own_light, own_view,
+                                                     own=(ctx["view_perturb"], ctx["light_perturb"]))
         return LossContext(**ctx)
 
     def _render_all(self, jobs: Mapping[str, tuple[torch.Tensor, ...]]) -> dict[str, Any]:
@@ -573,7 +596,7 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
 # The context entries that need the perturbation (V', L', w').
 _PERTURBED = {"view_perturb", "light_perturb", "w_perturb", "teacher_perturbed", "perturbed",
               "perturbed_target", "re_rendered", "view_estimate", "light_estimate", "view_estimate_m",
-              "light_estimate_m", "view_estimate_cycle", "light_estimate_cycle"}
+              "light_estimate_m", "view_estimate_cycle", "light_estimate_cycle", "code_return"}
 
 
 # ---------------------------------------------------------------------- helpers

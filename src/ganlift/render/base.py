@@ -36,7 +36,7 @@ from ganlift.render.shading import lambert, normals_from_points
 @dataclass
 class Rendered:
     """A rendered batch. Images are in [0, 1] like the albedo given (the lifter's own
-    :class:`~ganlift.lifter.model.LifterOutput` ``.image`` is this image mapped to [-1, 1]).
+    :class:`~ganlift.lifter.model.LifterOutput` ``.image_pm1`` is this image mapped to [-1, 1]).
 
     Attributes:
         image: (B, 3, H, W) ``albedo * shading`` where covered (in [0, 1] when albedo and

@@ -55,7 +55,7 @@ def _teacher_and_render(lifter: torch.nn.Module, teacher: torch.nn.Module, w: to
         The lifter's output, (B, 3, S, S) teacher images and (B, 3, S, S) renders.
     """
     out = lifter(w)
-    render = _get(out, "image")
+    render = _get(out, "image_pm1")
     size = render.shape[-1]
     return out, _fit((teacher.synthesis(w) + 1) / 2, size), _fit((render + 1) / 2, size)
 
@@ -68,7 +68,7 @@ def card_sample(lifter: torch.nn.Module, n: int = 8, seed: int = 0) -> torch.Ten
     one, ``lifter.teacher.sample_w``.
 
     Args:
-        lifter: a module with ``teacher`` and ``forward(w)`` (``image`` in [-1, 1]).
+        lifter: a module with ``teacher`` and ``forward(w)`` (``image_pm1`` in [-1, 1]).
         n: codes (images per row).
         seed: seed of the codes.
 
@@ -95,7 +95,7 @@ def preview_columns(lifter: torch.nn.Module, teacher: torch.nn.Module,
     """Pictures of ``w`` side by side.
 
     Args:
-        lifter: a Lifter (``forward(w)`` -> output with ``image`` in [-1, 1] and, where
+        lifter: a Lifter (``forward(w)`` -> output with ``image_pm1`` in [-1, 1] and, where
             available, ``albedo``, ``depth``, ``transform``, ``view``, ``rendered``).
         teacher: the teacher (``synthesis(w)`` -> [-1, 1]).
         w: (B, w_dim) codes.
