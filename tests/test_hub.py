@@ -10,8 +10,8 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -21,7 +21,15 @@ from torch import nn
 import ganlift
 from ganlift import hub as ghub
 from ganlift.hub import HubMixin
+from ganlift.utils.outputs import OutputFields
 from hub_server import hub, hub_session, needs_remote, remote, small_lifter, tiny_teacher  # noqa: F401
+
+
+@dataclass
+class TinyOutput(OutputFields):
+    """What the tiny model draws: an image in [-1, 1], as LifterOutput.image_pm1."""
+
+    image_pm1: torch.Tensor
 
 
 class TinyLifter(HubMixin, nn.Module):
@@ -47,7 +55,7 @@ class TinyLifter(HubMixin, nn.Module):
 
     def forward(self, w):
         r = self.teacher.resolution
-        return SimpleNamespace(image_pm1=torch.tanh(self.net(w)).view(-1, 3, r, r))
+        return TinyOutput(image_pm1=torch.tanh(self.net(w)).view(-1, 3, r, r))
 
 
 def _codes(n=3, seed=7, w_dim=16):

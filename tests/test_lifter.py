@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import warnings
 
 import pytest
 import torch
@@ -27,6 +29,7 @@ from ganlift.losses.distance import ImageDistance
 from ganlift.losses.terms import Cycle, Flip, PerturbationB, PerturbationA, Reconstruction
 from ganlift.recipe import load_recipe
 from ganlift.render.shading import flip_maps
+from ganlift.utils.outputs import OutputFields
 
 TINY = {
     "lifter.mlp_width": 32,
@@ -173,6 +176,26 @@ def test_image_is_a_deprecated_name_of_image_pm1(sg2_lifter):
     with pytest.warns(DeprecationWarning, match="image_pm1"):
         assert out["image"] is out.image_pm1
     assert "image_pm1" in out.keys() and "image" not in out.keys()
+
+
+def test_the_three_outputs_share_one_dict_like_base(sg2_lifter):
+    """LifterOutput, Rendered and LiftedSample are read the same way, by attribute or name."""
+    w = sg2_lifter.sample_w(2, seed=1)
+    with torch.no_grad():
+        out, sample = sg2_lifter(w), sg2_lifter.render(w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # listing the fields never warns
+        for o in (out, out.rendered, sample):
+            assert isinstance(o, OutputFields)
+            names = [f.name for f in dataclasses.fields(o)]
+            assert o.keys() == names == list(o.as_dict()) == [k for k, _ in o.items()] == list(dict(o))
+            for k in names:
+                assert o[k] is getattr(o, k) and o.get(k) is getattr(o, k) and k in o
+            assert o.get("nothing") is None and o.get("nothing", 1) == 1 and "nothing" not in o
+            with pytest.raises(KeyError, match=f"'nothing'; {type(o).__name__} has {names[0]}, "):
+                o["nothing"]
+    with pytest.warns(DeprecationWarning, match="image_pm1"):
+        assert out.get("image") is out.image_pm1  # a deprecated name reads as out[...] does
 
 
 def test_teacher_is_frozen_and_not_in_the_state_dict(sg2_lifter):

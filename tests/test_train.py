@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,6 +25,7 @@ from ganlift.train import (
     train,
 )
 from ganlift.training.checkpoint import capture_rng, load_checkpoint, restore_rng, seed_everything
+from ganlift.utils.outputs import OutputFields
 
 
 class TinyTeacher(Teacher):
@@ -51,6 +52,15 @@ class TinyTeacher(Teacher):
         return (img, img) if return_features else img
 
 
+@dataclass
+class FakeOutput(OutputFields):
+    """The three LifterOutput fields the stand-in predicts (sample grids leave out the rest)."""
+
+    image_pm1: torch.Tensor
+    depth: torch.Tensor
+    albedo: torch.Tensor
+
+
 class FakeLifter(nn.Module):
     """Implements what the loop needs; draws from the explicit generator, torch's global RNG
     and numpy's, so any RNG state missing from a checkpoint breaks the resume test."""
@@ -66,7 +76,7 @@ class FakeLifter(nn.Module):
         out = self.net(w)
         image = torch.tanh(out[:, :48]).view(-1, 3, 4, 4)
         depth = 1 + 0.1 * torch.tanh(out[:, 48:]).view(-1, 1, 4, 4)
-        return SimpleNamespace(image_pm1=image, depth=depth, albedo=(image + 1) / 2)
+        return FakeOutput(image_pm1=image, depth=depth, albedo=(image + 1) / 2)
 
     def compute_losses(self, w, generator, step=None):
         self.calls += 1

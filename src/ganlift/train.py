@@ -174,8 +174,11 @@ def train(
 
     Args:
         lifter: a module with ``compute_losses(w, generator) -> (total, terms)`` (and, for
-            sample grids, ``forward(w)`` with ``image``/``depth``/... fields). Its parameters
-            with ``requires_grad`` are trained.
+            sample grids, ``forward(w)`` returning a
+            :class:`~ganlift.lifter.model.LifterOutput` or another
+            :class:`~ganlift.utils.outputs.OutputFields` with ``image_pm1``, see
+            :func:`ganlift.training.previews.preview_columns`). Its parameters with
+            ``requires_grad`` are trained.
         teacher: the frozen teacher the codes come from.
         settings: steps, batch size, optimiser and logging intervals.
         out: output folder for ``log.jsonl``, ``samples/`` and ``checkpoints/``; None writes

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Sequence, Union
 
 import torch
+
+from ganlift.utils.outputs import OutputFields
 
 POSE_LIMIT = 90.0  # beyond +-90 degrees the surface is seen edge-on or from behind
 TRANSLATION_LIMIT = 0.5  # scene units; the object sits 1 unit from the camera (trained: ~0.1)
@@ -39,11 +41,13 @@ class OutOfRangeWarning(UserWarning):
 
 
 @dataclass
-class LiftedSample:
+class LiftedSample(OutputFields):
     """What the controls return: the lifted sample drawn in the chosen pose and light.
 
     Images are in [0, 1] here, as in :class:`~ganlift.render.base.Rendered` (only
     :class:`~ganlift.lifter.model.LifterOutput` ``.image_pm1`` is in the teacher's [-1, 1]).
+    Fields are read by attribute or by name (:class:`~ganlift.utils.outputs.OutputFields`);
+    ``len(sample)`` is the batch size.
 
     Maps in the rendered view (aligned with ``image``):
 
@@ -91,25 +95,7 @@ class LiftedSample:
                       "tensor)", DeprecationWarning, stacklevel=2)
         return self.canonical_albedo
 
-    # dict-style access, so ``out["image"]`` and ``dict(out.items())`` work too
-    def __getitem__(self, key: str) -> torch.Tensor:
-        if key == "texture":  # the deprecated name, still readable (with its warning)
-            return self.texture
-        if key not in self.keys():
-            raise KeyError(f"{key!r}; LiftedSample has {', '.join(self.keys())}")
-        return getattr(self, key)
-
-    def keys(self) -> list[str]:
-        return [f.name for f in fields(self)]
-
-    def items(self):
-        return [(k, getattr(self, k)) for k in self.keys()]
-
-    def as_dict(self) -> dict[str, torch.Tensor]:
-        """The fields as a plain dict."""
-        return dict(self.items())
-
-    def __len__(self) -> int:
+    def __len__(self) -> int:  # the batch size (``keys()`` lists the fields)
         return int(self.image.shape[0])
 
 

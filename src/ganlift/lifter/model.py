@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
@@ -39,6 +39,7 @@ from ganlift.lifter.networks import (
 )
 from ganlift.losses.base import LossContext
 from ganlift.render.shading import delight, flip_maps, frontal_light, lambert, normals_from_depth
+from ganlift.utils.outputs import OutputFields
 
 __all__ = ["Lifter", "LifterOutput", "ARCHITECTURE"]
 
@@ -47,7 +48,7 @@ CONFIG_FORMAT = 1
 
 
 @dataclass
-class LifterOutput:
+class LifterOutput(OutputFields):
     """What :meth:`Lifter.forward` returns (B = batch, R = lifting resolution).
 
     Ranges differ from the other outputs on purpose: ``image_pm1`` is in the teacher's
@@ -56,7 +57,8 @@ class LifterOutput:
     :class:`~ganlift.lifter.controls.LiftedSample` are in [0, 1]. ``texture`` is G(w0), the
     neutral image the albedo is de-lit from (not the canonical albedo, which is ``albedo``
     here and ``LiftedSample.canonical_albedo``). ``image`` is the deprecated name of
-    ``image_pm1`` (readable, with a DeprecationWarning).
+    ``image_pm1`` (readable, with a DeprecationWarning). Fields are read by attribute or by
+    name (:class:`~ganlift.utils.outputs.OutputFields`).
 
     Attributes:
         view: (B, 6) pitch, yaw, roll in degrees, tx, ty, tz.
@@ -90,14 +92,6 @@ class LifterOutput:
         warnings.warn("LifterOutput.image is deprecated: use LifterOutput.image_pm1 (the same tensor, in "
                       "[-1, 1]; out.rendered.image is the render in [0, 1])", DeprecationWarning, stacklevel=2)
         return self.image_pm1
-
-    def __getitem__(self, key: str) -> Any:
-        if key == "image":  # the deprecated name, still readable (with its warning)
-            return self.image
-        return getattr(self, key)
-
-    def keys(self) -> list[str]:
-        return [f.name for f in fields(self)]
 
 
 class Lifter(ControlsMixin, HubMixin, nn.Module):
@@ -445,6 +439,12 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         return {k: p[k] for k in ("view", "light", "depth", "transform", "albedo")}
 
     # ------------------------------------------------------------------ training
+    @property
+    def perturb_range(self) -> torch.Tensor:
+        """(3,) the recipe's perturbation ranges of pitch, yaw and roll in degrees."""
+        pt = self.recipe.perturb
+        return self.view_scale.new_tensor([pt.pitch, pt.yaw, pt.roll])
+
     def perturbation(self, view: torch.Tensor, light: torch.Tensor,
                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Random V' and L' for the perturbation losses (appendix B).
@@ -465,7 +465,7 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         gdev = generator.device if generator is not None else view.device
         u = torch.rand(batch, 3, generator=generator, device=gdev).to(view)
         perm = torch.randperm(batch, generator=generator, device=gdev).to(view.device)
-        ranges = view.new_tensor([pt.pitch, pt.yaw, pt.roll])
+        ranges = self.perturb_range.to(view)
         view_p = torch.cat([(2.0 * u - 1.0) * ranges, view[:, 3:].detach()], dim=1)
         light_p = light.detach()[perm] if pt.shuffle_light else light.detach()
         return view_p, light_p
@@ -511,7 +511,8 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         w = self._check_w(w)
         needs = self.loss_set.requires() if needs is None else set(needs)
         ctx: dict[str, Any] = {"w": w, "view_scale": self.view_scale, "light_scale": self.light_scale,
-                               "code_scale": self.w_std, "prior_penalty": self._prior_penalty}
+                               "code_scale": self.w_std, "prior_penalty": self._prior_penalty,
+                               "perturb_range": self.perturb_range}
         with torch.no_grad():  # 1
             ctx["target"] = self.teacher_image(w)
         view, light = self.decode_view_light(w)  # 2

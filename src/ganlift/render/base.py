@@ -20,7 +20,7 @@ The pipeline, per batch item:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -31,12 +31,14 @@ from ganlift.render.camera import pin_frame, project
 from ganlift.render.camera import posed_points as camera_posed_points
 from ganlift.render.rasterize import Fragments, barycentrics, grid_face_corners, grid_faces
 from ganlift.render.shading import lambert, normals_from_points
+from ganlift.utils.outputs import OutputFields
 
 
 @dataclass
-class Rendered:
+class Rendered(OutputFields):
     """A rendered batch. Images are in [0, 1] like the albedo given (the lifter's own
     :class:`~ganlift.lifter.model.LifterOutput` ``.image_pm1`` is this image mapped to [-1, 1]).
+    Fields are read by attribute or by name (:class:`~ganlift.utils.outputs.OutputFields`).
 
     Attributes:
         image: (B, 3, H, W) ``albedo * shading`` where covered (in [0, 1] when albedo and
@@ -54,10 +56,6 @@ class Rendered:
     depth: torch.Tensor
     normal: torch.Tensor
     shading: torch.Tensor
-
-    def as_dict(self) -> dict[str, torch.Tensor]:
-        """The fields as a plain dict (shallow: the tensors are not copied)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def chunk(self, n: int) -> list["Rendered"]:
         """Split a batch rendered in one call back into ``n`` equal parts (views, no copies)."""

@@ -12,13 +12,13 @@ lifter's renders of the same codes.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ganlift.export.figures import normal_to_rgb
 from ganlift.utils.images import save_grid
+from ganlift.utils.outputs import OutputFields
 
 # A fixed light from the upper left for the grey "shape" column: (ambient, diffuse, dx, dy).
 SHAPE_LIGHT = (0.15, 0.85, 0.5, 0.5)
@@ -42,20 +42,22 @@ def _normalise(depth: torch.Tensor) -> torch.Tensor:
     return 1.0 - (depth - lo) / (hi - lo).clamp_min(1e-8)
 
 
-def _get(obj: Any, name: str) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
 def _teacher_and_render(lifter: torch.nn.Module, teacher: torch.nn.Module, w: torch.Tensor):
     """``(out, teacher images, render)``: images in [0, 1] at the render's size S.
 
     Returns:
-        The lifter's output, (B, 3, S, S) teacher images and (B, 3, S, S) renders.
+        The lifter's output (an :class:`~ganlift.utils.outputs.OutputFields`, a
+        :class:`~ganlift.lifter.model.LifterOutput` for a Lifter), (B, 3, S, S) teacher images
+        and (B, 3, S, S) renders.
+
+    Raises:
+        TypeError: ``lifter(w)`` returned something else than an OutputFields.
     """
     out = lifter(w)
-    render = _get(out, "image_pm1")
+    if not isinstance(out, OutputFields):  # one type to read, not dicts and objects by guess
+        raise TypeError(f"the lifter's forward(w) must return a LifterOutput or another "
+                        f"ganlift.utils.outputs.OutputFields, got {type(out).__name__}")
+    render = out["image_pm1"]
     size = render.shape[-1]
     return out, _fit((teacher.synthesis(w) + 1) / 2, size), _fit((render + 1) / 2, size)
 
@@ -68,7 +70,8 @@ def card_sample(lifter: torch.nn.Module, n: int = 8, seed: int = 0) -> torch.Ten
     one, ``lifter.teacher.sample_w``.
 
     Args:
-        lifter: a module with ``teacher`` and ``forward(w)`` (``image_pm1`` in [-1, 1]).
+        lifter: a module with ``teacher`` and ``forward(w)`` (an output with ``image_pm1`` in
+            [-1, 1], see :func:`preview_columns`).
         n: codes (images per row).
         seed: seed of the codes.
 
@@ -95,8 +98,10 @@ def preview_columns(lifter: torch.nn.Module, teacher: torch.nn.Module,
     """Pictures of ``w`` side by side.
 
     Args:
-        lifter: a Lifter (``forward(w)`` -> output with ``image_pm1`` in [-1, 1] and, where
-            available, ``albedo``, ``depth``, ``transform``, ``view``, ``rendered``).
+        lifter: a Lifter, or a module whose ``forward(w)`` returns another
+            :class:`~ganlift.utils.outputs.OutputFields` with a field ``image_pm1`` in
+            [-1, 1] and, of a :class:`~ganlift.lifter.model.LifterOutput`'s other fields,
+            those it predicts (``texture``, ``albedo``, ``depth``, ``rendered``, ...).
         teacher: the teacher (``synthesis(w)`` -> [-1, 1]).
         w: (B, w_dim) codes.
 
@@ -109,26 +114,25 @@ def preview_columns(lifter: torch.nn.Module, teacher: torch.nn.Module,
         out, target, render = _teacher_and_render(lifter, teacher, w)
         size = render.shape[-1]
         cols = [target]
-        texture = _get(out, "texture")  # G(w0): the neutral image the albedo comes from
+        texture = out.get("texture")  # G(w0): the neutral image the albedo comes from
         if texture is not None:
             cols.append(_fit(texture, size))
         cols.append(render)
-        albedo = _get(out, "albedo")
+        albedo = out.get("albedo")
         if albedo is not None:
             cols.append(_fit(albedo, size))
-        depth = _get(out, "depth")
+        depth = out.get("depth")
         if depth is not None:
             cols.append(_fit(_normalise(depth), size))
-        rendered = _get(out, "rendered")
-        normal = _get(rendered, "normal") if rendered is not None else None
-        if normal is not None:
-            cols.append(_fit(normal_to_rgb(normal, _get(rendered, "mask")), size))  # as every export colours it
+        rendered = out.get("rendered")  # a Rendered: normal and mask
+        if rendered is not None:
+            cols.append(_fit(normal_to_rgb(rendered.normal, rendered.mask), size))  # as every export colours it
         renderer = getattr(lifter, "renderer", None)
         if renderer is not None and depth is not None:
             grey = torch.full((depth.shape[0], 3, *depth.shape[-2:]), 0.8, device=depth.device)
             light = torch.tensor(SHAPE_LIGHT, device=depth.device).expand(depth.shape[0], 4)
-            shaded = renderer.render(grey, depth, transform=_get(out, "transform"),
-                                     view=_get(out, "view"), light=light)
+            shaded = renderer.render(grey, depth, transform=out.get("transform"), view=out.get("view"),
+                                     light=light)
             cols.append(_fit(shaded.image, size))
     finally:
         lifter.train(was_training)
