@@ -1,6 +1,6 @@
 """The default pure-PyTorch renderer backend, registered as ``"torch"``.
 
-Runs on any device and dtype; the z-buffer is :func:`ganlift.render.rasterize.rasterize_triangles`.
+Runs on any device and dtype; the z-buffer is :func:`ganlift.render.rasterize.rasterize_grid`.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ the Python source of every network class in the file and would ``exec`` it on a 
 Every other global raises :class:`RefusedGlobalError` naming it, before anything runs.
 
 The generator (``G_ema``) is then read out of the record tree as an NVIDIA-named state
-dict, mapped to the rosinality layout (see ``../shared/fixtures/stylegan2-nvidia/README.md``
-for the verified key map) and built with
+dict, mapped to the rosinality layout (:func:`nvidia_to_rosinality`; ``tests/test_nvidia.py``
+checks it key by key against a map verified on NVIDIA's own code) and built with
 :meth:`ganlift.teachers.stylegan2.StyleGAN2Teacher.from_state_dict`.
 
 Example:
@@ -523,7 +523,7 @@ def generator_config(g: PersistentRecord) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
-# NVIDIA -> rosinality key map (verified in ../shared/fixtures/stylegan2-nvidia/README.md).
+# NVIDIA -> rosinality key map (tests/test_nvidia.py checks it against a verified map).
 # ---------------------------------------------------------------------------------------
 
 

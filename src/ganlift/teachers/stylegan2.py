@@ -5,7 +5,8 @@ buffer names are exactly the rosinality state-dict keys (``style.{i}.*``, ``inpu
 ``conv1.*``, ``convs.{i}.*``, ``to_rgb1.*``, ``to_rgbs.{i}.*``, ``noises.noise_{i}``, blur
 kernels), plus two ganlift buffers ``w_mean`` and ``w_std`` (1, w_dim).
 
-What the network computes (rosinality semantics, see ``shared/fixtures/stylegan2/README.md``):
+What the network computes (rosinality semantics; ``tests/test_stylegan2.py`` checks it against
+reference outputs of rosinality's generator):
 
 * mapping: PixelNorm, then ``n_mlp`` equalised-lr linear layers (lr_mul 0.01; stored weights are
   1/lr_mul larger, as in real checkpoints) each followed by ``lrelu(x + b) * sqrt(2)``;
