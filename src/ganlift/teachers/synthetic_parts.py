@@ -252,7 +252,8 @@ def soft_texture(f: dict[str, Tensor], basis: Tensor, x: Tensor, y: Tensor) -> T
 
 
 def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur with reflect padding. (B, C, H, W) -> same shape."""
+    """Separable Gaussian blur (radius ``round(3 * sigma)``, at least 1) with replicated
+    borders. (B, C, H, W) -> same shape."""
     radius = max(1, int(round(3 * sigma)))
     t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
