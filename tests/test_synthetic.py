@@ -279,3 +279,30 @@ def test_test_teachers_highlights_clutter_and_cars():
     assert (BACKGROUND_DEPTH - gt["depth"].amin(dim=(1, 2, 3))).min() > 0.03
     with pytest.raises(ValueError, match="specular must be a number in"):
         ganlift.load_teacher("synthetic-faces", resolution=32, specular=-1)
+
+
+@pytest.mark.parametrize("grid,sigma", [(16, 0.3), (32, 0.62), (64, 1.26), (64, 2.52), (48, 0.2)])
+def test_gaussian_blur_is_the_replicate_bordered_gaussian(grid, sigma):
+    """gaussian_blur (kornia) equals a direct 2-D convolution with the normalised Gaussian of
+    radius max(1, round(3 sigma)) over edge-clamped indices, and keeps constants constant."""
+    from ganlift.teachers.synthetic_parts import gaussian_blur
+
+    x = torch.rand(2, 3, grid, grid, generator=torch.Generator().manual_seed(grid), dtype=torch.float64)
+    radius = max(1, int(round(3 * sigma)))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    g = torch.exp(-0.5 * (t / sigma) ** 2)
+    kernel = torch.outer(g, g) / torch.outer(g, g).sum()
+    idx = torch.arange(grid)
+    ref = torch.zeros_like(x)
+    for i, di in enumerate(range(-radius, radius + 1)):
+        rows = (idx + di).clamp(0, grid - 1)
+        for j, dj in enumerate(range(-radius, radius + 1)):
+            cols = (idx + dj).clamp(0, grid - 1)
+            ref += kernel[i, j] * x[:, :, rows][:, :, :, cols]
+    out = gaussian_blur(x, sigma)
+    assert out.shape == x.shape and out.dtype == torch.float64
+    assert (out - ref).abs().max().item() < 1e-12
+    const = torch.full((1, 1, grid, grid), 0.37, dtype=torch.float64)
+    assert (gaussian_blur(const, sigma) - 0.37).abs().max().item() < 1e-12
+    const32 = const.float()
+    assert (gaussian_blur(const32, sigma) - 0.37).abs().max().item() < 1e-6
