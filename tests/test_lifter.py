@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import warnings
@@ -26,7 +27,7 @@ from ganlift.lifter.networks import (
 )
 from ganlift.losses import LossSet
 from ganlift.losses.distance import ImageDistance
-from ganlift.losses.terms import Cycle, Flip, PerturbationB, PerturbationA, Reconstruction
+from ganlift.losses.terms import CodeCycle, Cycle, Flip, PerturbationA, PerturbationB, Reconstruction
 from ganlift.recipe import load_recipe
 from ganlift.render.shading import flip_maps
 from ganlift.utils.outputs import OutputFields
@@ -310,6 +311,26 @@ def test_cycle_trains_m_through_frozen_decoders(syn_lifter):
     assert not any(_moved(grads, p) for p in ("view_decoder.", "light_decoder.", "shape_decoder."))
     grads = _grads_after(syn_lifter, {"cycle": Cycle(train_decoders=True)}, w)
     assert _moved(grads, "manipulation.") and _moved(grads, "view_decoder.")
+
+
+def test_code_cycle_trains_only_m_and_is_zero_for_an_identity_edit(syn_lifter):
+    w = syn_lifter.sample_w(4, seed=2)
+    grads = _grads_after(syn_lifter, {"code_cycle": CodeCycle()}, w)
+    assert _moved(grads, "manipulation.")
+    others = {n: g for n, g in grads.items() if not n.startswith("manipulation.")}
+    assert others and all(g is None or g.abs().sum() == 0 for g in others.values())
+    # an M that returns its input code for any view and light meets both parts exactly
+    class Keep(torch.nn.Module):
+        mode = "delta"
+
+        def forward(self, w_norm, light_unit, view_unit, own_light_unit=None):
+            return w_norm
+
+    lifter = copy.deepcopy(syn_lifter)
+    lifter.manipulation = Keep()
+    ctx = lifter.loss_context(w, torch.Generator().manual_seed(0), needs=set(CodeCycle().requires))
+    assert torch.allclose(ctx.code_own, w, atol=1e-5) and torch.allclose(ctx.code_return, w, atol=1e-5)
+    assert CodeCycle()(ctx) < 1e-8
 
 
 def test_flip_renders_the_mirrored_transform_map_too(syn_lifter, monkeypatch):

@@ -19,7 +19,16 @@ from ganlift.losses.perceptual import (
     masked_mean,
     vgg16_features,
 )
-from ganlift.losses.terms import AlbedoRank, Cycle, Flip, PerturbationB, PerturbationA, Prior, Reconstruction
+from ganlift.losses.terms import (
+    AlbedoRank,
+    CodeCycle,
+    Cycle,
+    Flip,
+    PerturbationA,
+    PerturbationB,
+    Prior,
+    Reconstruction,
+)
 from ganlift.recipe import load_recipe
 
 
@@ -31,7 +40,8 @@ def rendered(image, mask=None):
 
 def test_registry_holds_every_paper_term():
     assert set(LOSSES.names()) >= {
-        "reconstruction", "flip", "perturbation_b", "perturbation_a", "cycle", "prior", "identity", "albedo_rank"
+        "reconstruction", "flip", "perturbation_b", "perturbation_a", "cycle", "prior", "identity", "albedo_rank",
+        "code_cycle",
     }
 
 
@@ -171,6 +181,21 @@ def test_cycle_known_value_in_unit_space():
     assert torch.isclose(Cycle(rotation_only=False)(ctx), torch.tensor((0.01 + 0.25) / 6))
     ctx.light_estimate_m = light + torch.tensor([[0.05, 0.0, 0.0, 0.0]])  # 0.1 unit of ambient
     assert torch.isclose(Cycle()(ctx), torch.tensor(0.01 / 3 + 0.01 / 4))
+
+
+def test_code_cycle_known_value_in_normalised_units():
+    w = torch.zeros(2, 4)
+    scale = torch.tensor([1.0, 1.0, 2.0, 2.0])
+    own = w + torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])  # 1 std off in 1 of 8: 1/8
+    back = w + torch.tensor([[0.0, 0.0, 4.0, 0.0], [0.0, 0.0, 0.0, 2.0]])  # (2^2 + 1^2) / 8
+    ctx = LossContext(w=w, code_own=own, code_return=back, code_scale=scale)
+    assert torch.isclose(CodeCycle()(ctx), torch.tensor(1 / 8 + 5 / 8))
+    assert torch.isclose(CodeCycle(round_trip=False)(ctx), torch.tensor(1 / 8))
+    assert torch.isclose(CodeCycle(own_view=False)(ctx), torch.tensor(5 / 8))
+    assert CodeCycle(own_view=False).requires == ("w", "code_scale", "code_return")
+    assert CodeCycle(round_trip=False)(LossContext(w=w, code_own=w.clone(), code_scale=scale)) == 0
+    with pytest.raises(ValueError, match="own_view or round_trip"):
+        CodeCycle(own_view=False, round_trip=False)
 
 
 def test_prior_term_uses_the_gaussian_penalty():

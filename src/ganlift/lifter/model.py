@@ -439,12 +439,6 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         return {k: p[k] for k in ("view", "light", "depth", "transform", "albedo")}
 
     # ------------------------------------------------------------------ training
-    @property
-    def perturb_range(self) -> torch.Tensor:
-        """(3,) the recipe's perturbation ranges of pitch, yaw and roll in degrees."""
-        pt = self.recipe.perturb
-        return self.view_scale.new_tensor([pt.pitch, pt.yaw, pt.roll])
-
     def perturbation(self, view: torch.Tensor, light: torch.Tensor,
                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Random V' and L' for the perturbation losses (appendix B).
@@ -465,7 +459,7 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         gdev = generator.device if generator is not None else view.device
         u = torch.rand(batch, 3, generator=generator, device=gdev).to(view)
         perm = torch.randperm(batch, generator=generator, device=gdev).to(view.device)
-        ranges = self.perturb_range.to(view)
+        ranges = view.new_tensor([pt.pitch, pt.yaw, pt.roll])
         view_p = torch.cat([(2.0 * u - 1.0) * ranges, view[:, 3:].detach()], dim=1)
         light_p = light.detach()[perm] if pt.shuffle_light else light.detach()
         return view_p, light_p
@@ -511,8 +505,7 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         w = self._check_w(w)
         needs = self.loss_set.requires() if needs is None else set(needs)
         ctx: dict[str, Any] = {"w": w, "view_scale": self.view_scale, "light_scale": self.light_scale,
-                               "code_scale": self.w_std, "prior_penalty": self._prior_penalty,
-                               "perturb_range": self.perturb_range}
+                               "code_scale": self.w_std, "prior_penalty": self._prior_penalty}
         with torch.no_grad():  # 1
             ctx["target"] = self.teacher_image(w)
         view, light = self.decode_view_light(w)  # 2

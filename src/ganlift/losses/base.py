@@ -31,6 +31,9 @@ class LossContext:
       the decoders); ``re_rendered``: render with those estimates (eq. 4 (b));
       ``view_estimate_m``, ``light_estimate_m``: the same through frozen decoders (they train
       M, eq. 5); ``view_estimate_cycle``, ``light_estimate_cycle``: through both.
+    - ``code_own``, ``code_return`` (B, w_dim): M(w, L, V) and M(w', L, V) with w's own
+      decoded view and light (detached), the code cycle's two codes; ``code_scale`` (1, w_dim):
+      the code spread that normalises them.
     - ``view_scale`` (6,), ``light_scale`` (4,): half-ranges that map views/lights to unit
       space; ``prior_penalty``: ``f(w) -> (B,)`` penalties of the prior on w.
 
