@@ -418,3 +418,21 @@ def test_ctrl_c_during_the_update_is_held_until_it_is_complete():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_resume_check_fills_keys_a_newer_version_added():
+    from ganlift.recipe import load_recipe
+    from ganlift.train import _check_same_run
+
+    now = load_recipe("synthetic").to_dict()
+    older = json.loads(json.dumps(now))
+    del older["lifter"]["manipulation_rank"]  # a key the checkpoint's version did not have
+    run = {"recipe_dict": older}
+    _check_same_run(run, {}, now, Path("out"))  # its default keeps the maths: resumable
+    changed = json.loads(json.dumps(now))
+    changed["lifter"]["manipulation_rank"] = 4  # a real change is still refused
+    with pytest.raises(ValueError, match="lifter.manipulation_rank"):
+        _check_same_run(run, {}, changed, Path("out"))
+    older["lifter"]["manipulation_rank"] = 4
+    with pytest.raises(ValueError, match="lifter.manipulation_rank"):
+        _check_same_run({"recipe_dict": older}, {}, now, Path("out"))

@@ -439,6 +439,19 @@ _RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.sample_every",
                       "train.compile")
 
 
+def _completed(recipe_dict: Mapping[str, Any]) -> Any:
+    """A saved recipe dict with the keys this version added at their defaults.
+
+    A key that did not exist when the checkpoint was written takes its default, which keeps
+    the maths the run was trained with; without this, every new recipe key would refuse to
+    resume older runs. A dict this version cannot read is compared as it is.
+    """
+    try:
+        return _plain(Recipe.from_dict(recipe_dict).to_dict())
+    except (ValueError, TypeError):
+        return recipe_dict
+
+
 def _check_same_run(run: Mapping[str, Any], teacher_ref: Mapping[str, Any],
                     recipe_dict: Mapping[str, Any], out: Path) -> None:
     hint = f"use another output folder than {out} or start afresh there with --overwrite (overwrite=True)"
@@ -451,7 +464,7 @@ def _check_same_run(run: Mapping[str, Any], teacher_ref: Mapping[str, Any],
                          f"not {teacher_ref}; {hint}")
     saved_recipe = run.get("recipe_dict")
     if saved_recipe is not None:
-        changed = [k for k in _diff(saved_recipe, recipe_dict) if k not in _RESUMABLE_CHANGES]
+        changed = [k for k in _diff(_completed(saved_recipe), recipe_dict) if k not in _RESUMABLE_CHANGES]
         if changed:
             raise ValueError(f"the checkpoint in {out} was trained with another recipe "
                              f"(differs in {', '.join(changed)}); resume without --recipe/--set "
