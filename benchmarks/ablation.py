@@ -18,8 +18,11 @@ Two budgets per teacher:
 Teachers: ``synthetic-faces`` and ``synthetic-cats`` with their recommended recipes, and the
 test teachers ``synthetic-glossy-faces`` (highlights and a cluttered backdrop the lifter's
 renderer cannot draw) and ``synthetic-cars`` (neither face nor cat) with the recipes in
-``benchmarks/recipes/`` (``extends = "synthetic"``, nothing tuned for them). The evaluation
-codes are ``ganlift.eval``'s fixed held-out seed, separate from every training seed.
+``benchmarks/recipes/`` (``extends = "synthetic"``, nothing tuned for them), and the shipped
+GAN teachers ``gan-faces-64`` and ``gan-cats-64`` (StyleGAN2s trained on renders, scored
+against their pseudo ground truth, marked so in ``ablation.json``; their images are 64x64 and
+resized to the lifting resolution). The evaluation codes are ``ganlift.eval``'s fixed held-out
+seed, separate from every training seed.
 
 Time every run with nothing else busy on the machine (a second busy process slows 2-thread
 torch by 10x or more on a 2-core CPU); the script prints the thread count next to the table.
@@ -56,6 +59,8 @@ ROWS = {
 }
 TEST_RECIPES = {"synthetic-glossy-faces": HERE / "recipes" / "glossy-faces.toml",
                 "synthetic-cars": HERE / "recipes" / "cars.toml"}
+# Teachers of one fixed resolution (no ``resolution`` option): the lifter resizes their images.
+FIXED_RESOLUTION = ("gan-faces-64", "gan-cats-64")
 COLUMNS = (("depth", "depth", "{:.3f}"), ("depth_canonical", "canonical", "{:.3f}"),
            ("normal_deg", "normal (deg)", "{:.1f}"), ("yaw", "yaw", "{:.2f}"), ("pitch", "pitch", "{:.2f}"),
            ("roll", "roll", "{:.2f}"), ("novel_view_l1", "novel-view L1", "{:.4f}"),
@@ -68,6 +73,10 @@ def _train_seconds(folder: Path) -> tuple[float, int]:
     return float(last["elapsed"]), int(last["step"])
 
 
+def _teacher_options(teacher: str, resolution: int) -> dict:
+    return {} if teacher in FIXED_RESOLUTION else {"resolution": resolution}
+
+
 def _lift(teacher: str, recipe, overrides: dict, steps: int, resolution: int, out: Path, resume: bool,
           seconds_before: float = 0.0) -> dict:
     """One lift; ``seconds_before``: training time of the checkpoint a resumed run continues
@@ -75,7 +84,8 @@ def _lift(teacher: str, recipe, overrides: dict, steps: int, resolution: int, ou
     import ganlift
 
     ganlift.lift(teacher, recipe=recipe, steps=steps, out=out, overrides={"lifter.resolution": resolution, **overrides},
-                 teacher_options={"resolution": resolution}, resume=resume, overwrite=not resume, progress=False)
+                 teacher_options=_teacher_options(teacher, resolution), resume=resume, overwrite=not resume,
+                 progress=False)
     metrics = json.loads((out / "metrics.json").read_text())
     seconds, done = _train_seconds(out)
     return {**metrics, "seconds": seconds_before + seconds, "steps": done}
@@ -88,7 +98,7 @@ def run_teacher(teacher: str, rows: list[str], steps: int, resolution: int, out:
 
     from ganlift.eval import evaluate_baselines
 
-    teacher_obj = ganlift.load_teacher(teacher, resolution=resolution)
+    teacher_obj = ganlift.load_teacher(teacher, **_teacher_options(teacher, resolution))
     recipe = TEST_RECIPES.get(teacher) or recommended_recipe(teacher_obj)
     flat = evaluate_baselines(teacher_obj, names=("flat",), n=256, psi=1.0)["flat"]
     result = {"recipe": str(recipe), "flat": {**flat, "seconds": 0.0, "steps": 0},
@@ -121,7 +131,8 @@ def markdown(results: dict, steps: int, resolution: int) -> str:
              "ganlift.eval's fixed seed.", ""]
     for teacher, res in results.items():
         for budget in ("equal_steps", "equal_time"):
-            lines += [f"**{teacher}**, {budget.replace('_', ' ')} (recipe `{Path(res['recipe']).stem}`)", "",
+            truth = ", against pseudo ground truth" if res["flat"].get("pseudo") else ""
+            lines += [f"**{teacher}**, {budget.replace('_', ' ')} (recipe `{Path(res['recipe']).stem}`{truth})", "",
                       "| row | " + " | ".join(c[1] for c in COLUMNS) + " | steps | seconds |",
                       "|---" * (len(COLUMNS) + 3) + "|"]
             for row, m in [*res[budget].items(), ("flat card", res["flat"])]:
@@ -137,7 +148,8 @@ def markdown(results: dict, steps: int, resolution: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teachers", nargs="+", default=["synthetic-faces", "synthetic-cats",
-                                                          "synthetic-glossy-faces", "synthetic-cars"])
+                                                          "synthetic-glossy-faces", "synthetic-cars",
+                                                          *FIXED_RESOLUTION])
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--resolution", type=int, default=32)
