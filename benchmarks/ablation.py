@@ -116,6 +116,9 @@ def run_teacher(teacher: str, rows: list[str], steps: int, resolution: int, out:
             result["equal_time"][row] = {**base, "dearer": row != "full" and budget is not None}
             continue
         longer = int(round(steps * budget / base["seconds"]))
+        if longer <= steps:  # cheaper by less than a step: nothing to continue
+            result["equal_time"][row] = {**base, "dearer": False}
+            continue
         folder = out / f"{row}-equal-time"
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(out / row, folder)
