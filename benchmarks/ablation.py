@@ -48,9 +48,10 @@ HERE = Path(__file__).resolve().parent
 OFF_PERTURBATION = {"losses.perturbation_a.weight": 0, "losses.perturbation_b.weight": 0,
                     "losses.cycle.weight": 0, "losses.prior.weight": 0}
 # The full objective on top of the recommended recipe (what recipes/synthetic-full.toml adds).
-FULL = {f"losses.{name}.{key}": value for name, weight in
-        (("perturbation_a", 2.0), ("perturbation_b", 2.0), ("cycle", 4.0)) for key, value in
-        (("weight", weight), ("start", 100), ("ramp", 100))}
+FULL = {**{f"losses.{name}.{key}": value for name, weight in
+           (("perturbation_a", 2.0), ("perturbation_b", 2.0), ("cycle", 4.0)) for key, value in
+           (("weight", weight), ("start", 100), ("ramp", 100))},
+        "lifter.perturbation_trains_neutral": False}
 ROWS = {
     "full": FULL,
     "no_flip": {**FULL, "losses.flip.weight": 0},

@@ -313,6 +313,23 @@ def test_cycle_trains_m_through_frozen_decoders(syn_lifter):
     assert _moved(grads, "manipulation.") and _moved(grads, "view_decoder.")
 
 
+def test_perturbation_can_leave_the_neutral_code_alone():
+    teacher = ganlift.load_teacher("synthetic-faces", resolution=32)
+    base = {**TINY, "lifter.resolution": 32, "losses.perturbation_a": 2.0}
+    d = ImageDistance(perceptual=None)
+    w = teacher.sample_w(4, seed=2)
+    for trains_neutral in (True, False):
+        torch.manual_seed(0)
+        recipe = load_recipe("synthetic", {**base, "lifter.perturbation_trains_neutral": trains_neutral})
+        grads = _grads_after(Lifter(teacher, recipe), {"perturbation_a": PerturbationA(d)}, w)
+        assert _moved(grads, "manipulation.edit.")
+        # skip and out form only the neutral code w0 in w' = w0 + edit
+        assert _moved(grads, "manipulation.skip.") == trains_neutral
+        assert _moved(grads, "manipulation.out.") == trains_neutral
+    with pytest.raises(ValueError, match="perturbation_trains_neutral"):
+        load_recipe("synthetic", {"lifter.manipulation": "mlp", "lifter.perturbation_trains_neutral": False})
+
+
 def test_code_cycle_trains_only_m_and_is_zero_for_an_identity_edit(syn_lifter):
     w = syn_lifter.sample_w(4, seed=2)
     grads = _grads_after(syn_lifter, {"code_cycle": CodeCycle()}, w)

@@ -94,6 +94,11 @@ class LifterSection:
             linear skip plus the MLP: starts at the mean code), ``"residual"`` (``w + MLP``)
             or ``"mlp"`` (the paper's plain MLP).
         manipulation_rank: size of the edit subspace of the ``"delta"`` form.
+        perturbation_trains_neutral: ``"delta"`` form only. In w' = w0 + edit, True (the
+            paper's M, trained as a whole) lets the perturbation terms move the neutral code
+            w0 too; False stops their gradient at w0, so w0 (the canonical texture and shape
+            code) learns only from the terms on w's own image and the perturbation terms
+            train only the edit.
         depth_range: canonical depth range (paper: 0.9 .. 1.1).
         depth_mode: ``"range"`` (the paper: tanh of the logits mapped to ``depth_range``) or
             ``"relief"`` (a height field in front of the ``border_depth`` plane, from
@@ -128,6 +133,7 @@ class LifterSection:
     decoder_min_width: int = 16
     manipulation: str = "delta"
     manipulation_rank: int = 16
+    perturbation_trains_neutral: bool = True
     depth_range: list = field(default_factory=lambda: [0.9, 1.1])
     depth_mode: str = "range"
     depth_center: bool = True
@@ -332,6 +338,9 @@ class Recipe:
             raise ValueError(f"{source}: lifter.depth_mode must be 'range' or 'relief', got {lf.depth_mode!r}")
         if lf.depth_mode == "relief" and not lf.depth_range[0] < lf.border_depth:
             raise ValueError(f"{source}: lifter.depth_mode 'relief' needs depth_range[0] < border_depth")
+        if not lf.perturbation_trains_neutral and lf.manipulation != "delta":
+            raise ValueError(f"{source}: lifter.perturbation_trains_neutral = false needs lifter.manipulation "
+                             f"'delta' (the form with a neutral code), got {lf.manipulation!r}")
         if lf.manipulation_rank < 1:
             raise ValueError(f"{source}: lifter.manipulation_rank must be >= 1, got {lf.manipulation_rank}")
         if lf.mlp_width < 0:

@@ -306,6 +306,7 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         light: torch.Tensor,
         view: torch.Tensor,
         own: tuple[torch.Tensor, torch.Tensor] | None = None,
+        neutral_grad: bool = True,
     ) -> torch.Tensor:
         """M(w, light, view): the code of the same object under another view and light.
 
@@ -314,6 +315,8 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
             own: ``(view, light)`` of w itself, (B, 6) and (B, 4), as the decoders read them
                 (the ``"delta"`` form of M takes its neutral light intensities from them);
                 None decodes them here.
+            neutral_grad: False (``"delta"`` form) stops the gradient at the neutral code, so
+                it reaches only M's edit (``lifter.perturbation_trains_neutral``).
 
         Returns:
             (B, w_dim) code in the teacher's W space.
@@ -323,8 +326,10 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         if self.manipulation.mode == "delta":  # the neutral light has w's own intensities
             own_light = self.decode_view_light(w)[1] if own is None else own[1]
             extra = (light_to_unit(own_light, lf.light_direction),)
+        kwargs = {} if neutral_grad else {"neutral_grad": False}
         out = self.manipulation(
-            self.normalize_w(w), light_to_unit(light, lf.light_direction), view_to_unit(view, self.view_scale), *extra
+            self.normalize_w(w), light_to_unit(light, lf.light_direction), view_to_unit(view, self.view_scale), *extra,
+            **kwargs,
         )
         return out * self.w_std + self.w_mean
 
@@ -480,7 +485,8 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         1. G(w), the target of eqs. 2 and the flip term, under no_grad.
         2. V = D_V(w), L = D_L(w); w0 = M(w, L0, V0) (section 3.1).
         3. Perturbation (section 3.2.2): V' (rotations from the recipe's ranges, translations
-           kept), L' (the batch's lights shuffled), w' = M(w, L', V').
+           kept), L' (the batch's lights shuffled), w' = M(w, L', V') (its neutral part
+           detached when ``lifter.perturbation_trains_neutral`` is false).
         4. Teacher passes with gradient: the texture G(w0) with the feature map for D_S, and
            G(w') without it (its gradient reaches M, eq. 4 (a)). Two calls, not one batched
            call: the feature map of w' would be computed for nothing.
@@ -512,7 +518,8 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         w0 = self.neutral_code(w, view, light)
         if needs & _PERTURBED:  # 3
             view_p, light_p = self.perturbation(view, light, generator)
-            w_p = self.manipulate(w, light_p, view_p, own=(view, light))
+            w_p = self.manipulate(w, light_p, view_p, own=(view, light),
+                                  neutral_grad=self.recipe.lifter.perturbation_trains_neutral)
             ctx.update(view_perturb=view_p, light_perturb=light_p, w_perturb=w_p)
         texture, feats = self.teacher_image(w0, features=True)  # 4
         if "teacher_perturbed" in needs:

@@ -217,11 +217,14 @@ class StyleManipulation(nn.Module):
         light_unit: torch.Tensor,
         view_unit: torch.Tensor,
         own_light_unit: torch.Tensor | None = None,
+        neutral_grad: bool = True,
     ) -> torch.Tensor:
         """(B, w_dim), (B, 4), (B, 6) -> (B, w_dim) normalised manipulated code.
 
         ``own_light_unit`` (B, 4), the light of w itself (its intensities define the neutral
-        light), is required in ``"delta"`` mode and ignored otherwise.
+        light), is required in ``"delta"`` mode and ignored otherwise. ``neutral_grad=False``
+        (``"delta"`` mode) detaches the neutral code: gradients of the result reach only the
+        edit.
         """
         if self.mode == "delta":
             if own_light_unit is None:
@@ -232,6 +235,8 @@ class StyleManipulation(nn.Module):
                                   torch.cat([view0, view_unit]))
             neutral, target = hidden.chunk(2)
             w0 = self.skip(w_norm) + self.out(neutral)
+            if not neutral_grad:
+                w0 = w0.detach()
             return w0 + (self.edit(target) - self.edit(neutral)) @ self.basis.T
         delta = self.out(self._hidden(w_norm, light_unit, view_unit))
         if self.mode == "residual":
