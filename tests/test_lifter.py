@@ -340,7 +340,7 @@ def test_code_cycle_trains_only_m_and_is_zero_for_an_identity_edit(syn_lifter):
     class Keep(torch.nn.Module):
         mode = "delta"
 
-        def forward(self, w_norm, light_unit, view_unit, own_light_unit=None):
+        def forward(self, w_norm, light_unit, view_unit, own_light_unit=None, neutral_grad=True):
             return w_norm
 
     lifter = copy.deepcopy(syn_lifter)

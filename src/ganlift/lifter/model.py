@@ -326,10 +326,9 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         if self.manipulation.mode == "delta":  # the neutral light has w's own intensities
             own_light = self.decode_view_light(w)[1] if own is None else own[1]
             extra = (light_to_unit(own_light, lf.light_direction),)
-        kwargs = {} if neutral_grad else {"neutral_grad": False}  # a custom M need not take it
         out = self.manipulation(
             self.normalize_w(w), light_to_unit(light, lf.light_direction), view_to_unit(view, self.view_scale), *extra,
-            **kwargs,
+            neutral_grad=neutral_grad,
         )
         return out * self.w_std + self.w_mean
 
