@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from ganlift.teachers.base import Teacher
 from ganlift.train import (
     CHECKPOINT,
     TrainSettings,
+    learning_rate,
     parse_overrides,
     recommended_recipe,
     settings_from_recipe,
@@ -163,6 +165,34 @@ def test_ctrl_c_saves_last_completed_step_and_resumes_exactly(tmp_path):
     train(resumed, teacher, _settings(6), out=tmp_path, device="cpu", progress=False)
     _same_params(straight, resumed)
     assert torch.equal(straight.seen_w[3], resumed.seen_w[0])
+
+
+def test_learning_rate_decay_is_a_half_cosine_the_loop_follows_across_a_resume(tmp_path):
+    settings = _settings(10, lr_decay=0.5)
+    rates = [learning_rate(settings, k) for k in range(10)]
+    assert rates[:6] == [settings.lr] * 6  # constant for the first half of the run
+    assert all(a > b for a, b in zip(rates[5:], rates[6:])) and rates[-1] > 0
+    for k in (6, 9):  # 1 - k / steps of the way from the end, in units of the decay's length
+        assert math.isclose(rates[k], settings.lr * 0.5 * (1 - math.cos(math.pi * (1 - k / 10) / 0.5)))
+    assert all(learning_rate(_settings(10), k) == settings.lr for k in range(10))
+    with pytest.raises(ValueError, match="lr_decay"):
+        _settings(10, lr_decay=1.5)
+
+    straight, teacher = _make()
+    train(straight, teacher, _settings(10, lr_decay=0.5, log_every=1), out=tmp_path / "a", device="cpu",
+          progress=False)
+    logged = [json.loads(line)["lr"] for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert logged == pytest.approx(rates)
+    constant, teacher = _make()
+    train(constant, teacher, _settings(10), device="cpu", progress=False)
+    assert not torch.equal(constant.net[0].weight, straight.net[0].weight)
+
+    broken, teacher = _make(interrupt_at=7)  # inside the decay
+    with pytest.raises(KeyboardInterrupt):
+        train(broken, teacher, _settings(10, lr_decay=0.5), out=tmp_path / "b", device="cpu", progress=False)
+    resumed, teacher = _make(init_seed=7)
+    train(resumed, teacher, _settings(10, lr_decay=0.5), out=tmp_path / "b", device="cpu", progress=False)
+    _same_params(straight, resumed)
 
 
 def test_files_log_samples_checkpoint(tmp_path):

@@ -215,6 +215,9 @@ class TrainSection:
         steps: training steps (paper: 50k iterations in the official code, 30k in the text).
         batch_size: codes per step (per process under torchrun).
         lr: Adam learning rate (paper: 1e-4).
+        lr_decay: fraction of the run, at its end, over which the learning rate falls from
+            ``lr`` to 0 along a half cosine (0 = constant, the paper; 1 = cosine over the
+            whole run). A function of the step alone, so a resumed run follows it exactly.
         betas: Adam betas.
         grad_clip: clip the global gradient norm to this value; 0 turns clipping off.
         log_every: steps between log lines.
@@ -231,6 +234,7 @@ class TrainSection:
     steps: int = 50_000
     batch_size: int = 8
     lr: float = 1e-4
+    lr_decay: float = 0.0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     grad_clip: float = 0.0
     log_every: int = 50
@@ -439,6 +443,7 @@ def _check_bounds(recipe: "Recipe", source: str) -> None:
         ("render.fov", recipe.render.fov, "in [1, 120] degrees", 1 <= recipe.render.fov <= 120),
         ("teacher.prior_samples", tc.prior_samples, "an integer >= 2", tc.prior_samples >= 2),
         ("train.lr", tr.lr, "in (0, 1]", 0 < tr.lr <= 1),
+        ("train.lr_decay", tr.lr_decay, "in [0, 1] (a fraction of the steps)", 0 <= tr.lr_decay <= 1),
         ("train.betas", tr.betas, "two numbers in [0, 1)", len(tr.betas) == 2 and all(0 <= b < 1 for b in tr.betas)),
         ("train.grad_clip", tr.grad_clip, ">= 0 (0 = off)", tr.grad_clip >= 0),
         ("train.log_every", tr.log_every, "an integer >= 1", tr.log_every >= 1),

@@ -46,6 +46,7 @@ from ganlift.training.checkpoint import (
 )
 from ganlift.training.log import JsonlLog, TermWindow, format_terms
 from ganlift.training.signals import defer_interrupts, terminate_as_interrupt
+from ganlift.utils.schedule import cosine_lr
 from ganlift.recipe import PRECISIONS, Recipe, TeacherSection, TrainSection
 from ganlift.recipe import parse_overrides, recommended_recipe  # noqa: F401  (public here too)
 from ganlift.training.previews import save_preview
@@ -92,6 +93,9 @@ class TrainSettings(TrainSection):
             setattr(self, name, int(value))
         if not self.lr > 0:
             raise ValueError(f"training setting lr must be positive, got {self.lr!r}")
+        if not 0 <= self.lr_decay <= 1:
+            raise ValueError(f"training setting lr_decay must be in [0, 1] (a fraction of the steps), "
+                             f"got {self.lr_decay!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"training setting precision must be one of {', '.join(PRECISIONS)}, "
                              f"got {self.precision!r}")
@@ -292,6 +296,8 @@ def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progre
             grad_norm = _grad_norm(params, settings.grad_clip)
             if not (torch.isfinite(mean_total) and torch.isfinite(grad_norm)):
                 raise RuntimeError(_nan_message(step + 1, total, terms, grad_norm))
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(settings, step)
             with _defer_sigint():
                 optimizer.step()
                 step += 1
@@ -329,6 +335,12 @@ def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progre
     finally:
         bar.close()
     return step
+
+
+def learning_rate(settings: TrainSettings, step: int) -> float:
+    """The learning rate of (0-based) step ``step``: ``lr``, falling along a half cosine over
+    the last ``lr_decay`` of the steps (:func:`~ganlift.utils.schedule.cosine_lr`)."""
+    return cosine_lr(step, settings.steps, settings.lr, rampdown=settings.lr_decay)
 
 
 _NETWORKS = ("view_decoder", "light_decoder", "manipulation", "shape_decoder", "transform_decoder")
