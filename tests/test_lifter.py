@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import json
 import warnings
 
@@ -313,21 +314,68 @@ def test_cycle_trains_m_through_frozen_decoders(syn_lifter):
     assert _moved(grads, "manipulation.") and _moved(grads, "view_decoder.")
 
 
+def _as_if_trained(manipulation: torch.nn.Module) -> None:
+    """Move every weight of M a little: its zero-initialised last layers pass no gradient on."""
+    with torch.no_grad():
+        for p in manipulation.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+
+
 def test_perturbation_can_leave_the_neutral_code_alone():
     teacher = ganlift.load_teacher("synthetic-faces", resolution=32)
     base = {**TINY, "lifter.resolution": 32, "losses.perturbation_a": 2.0}
     d = ImageDistance(perceptual=None)
     w = teacher.sample_w(4, seed=2)
-    for trains_neutral in (True, False):
+    terms = {"perturbation_a": PerturbationA(d), "code_cycle": CodeCycle()}
+    for (name, term), trains_neutral in itertools.product(terms.items(), (True, False)):
         torch.manual_seed(0)
         recipe = load_recipe("synthetic", {**base, "lifter.perturbation_trains_neutral": trains_neutral})
-        grads = _grads_after(Lifter(teacher, recipe), {"perturbation_a": PerturbationA(d)}, w)
-        assert _moved(grads, "manipulation.edit.")
+        lifter = Lifter(teacher, recipe)
+        _as_if_trained(lifter.manipulation)
+        grads = _grads_after(lifter, {name: term}, w)
+        assert _moved(grads, "manipulation.edit."), name
         # skip and out form only the neutral code w0 in w' = w0 + edit
-        assert _moved(grads, "manipulation.skip.") == trains_neutral
-        assert _moved(grads, "manipulation.out.") == trains_neutral
+        assert _moved(grads, "manipulation.skip.") == trains_neutral, name
+        assert _moved(grads, "manipulation.out.") == trains_neutral, name
+        # the edit reads the embeddings it shares with w0
+        assert _moved(grads, "manipulation.embed_w."), name
     with pytest.raises(ValueError, match="perturbation_trains_neutral"):
         load_recipe("synthetic", {"lifter.manipulation": "mlp", "lifter.perturbation_trains_neutral": False})
+
+
+def test_a_separate_edit_shares_no_parameter_with_the_neutral_code():
+    teacher = ganlift.load_teacher("synthetic-faces", resolution=32)
+    overrides = {**TINY, "lifter.resolution": 32, "losses.perturbation_a": 2.0,
+                 "lifter.perturbation_trains_neutral": False, "lifter.manipulation_separate_edit": True}
+    torch.manual_seed(0)
+    lifter = Lifter(teacher, load_recipe("synthetic", overrides))
+    _as_if_trained(lifter.manipulation)
+    grads = _grads_after(lifter, {"perturbation_a": PerturbationA(ImageDistance(perceptual=None))},
+                         teacher.sample_w(4, seed=2))
+    assert _moved(grads, "manipulation.edit.") and _moved(grads, "manipulation.edit_embeddings.")
+    for prefix in ("skip.", "out.", "embed_w.", "embed_light.", "embed_view."):
+        assert not _moved(grads, "manipulation." + prefix), prefix
+    # changing the edit's embeddings changes w' but not w0; changing w0's changes both
+    w = teacher.sample_w(3, seed=4)
+    view, light = lifter.decode_view_light(w)
+    view_p, light_p = lifter.perturbation(view, light, torch.Generator().manual_seed(1))
+
+    def codes():
+        with torch.no_grad():
+            return lifter.neutral_code(w, view, light), lifter.manipulate(w, light_p, view_p, own=(view, light))
+
+    w0, w_p = codes()
+    with torch.no_grad():
+        for p in lifter.manipulation.edit_embeddings.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    w0_edit, w_p_edit = codes()
+    assert torch.equal(w0_edit, w0) and not torch.allclose(w_p_edit, w_p)
+    with torch.no_grad():
+        for p in lifter.manipulation.embed_w.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    assert not torch.allclose(codes()[0], w0)
+    with pytest.raises(ValueError, match="manipulation_separate_edit"):
+        load_recipe("synthetic", {"lifter.manipulation": "linear", "lifter.manipulation_separate_edit": True})
 
 
 def test_code_cycle_trains_only_m_and_is_zero_for_an_identity_edit(syn_lifter):

@@ -94,6 +94,8 @@ class LifterSection:
             linear skip plus the MLP: starts at the mean code), ``"residual"`` (``w + MLP``)
             or ``"mlp"`` (the paper's plain MLP).
         manipulation_rank: size of the edit subspace of the ``"delta"`` form.
+        manipulation_separate_edit: ``"delta"`` form only: the edit reads its own embeddings
+            of w, the light and the view, so it shares no parameter with the neutral code w0.
         perturbation_trains_neutral: ``"delta"`` form only. In w' = w0 + edit, True (the
             paper's M, trained as a whole) lets the perturbation terms move the neutral code
             w0 too; False stops their gradient at w0, so w0 (the canonical texture and shape
@@ -133,6 +135,7 @@ class LifterSection:
     decoder_min_width: int = 16
     manipulation: str = "delta"
     manipulation_rank: int = 16
+    manipulation_separate_edit: bool = False
     perturbation_trains_neutral: bool = True
     depth_range: list = field(default_factory=lambda: [0.9, 1.1])
     depth_mode: str = "range"
@@ -345,6 +348,9 @@ class Recipe:
         if not lf.perturbation_trains_neutral and lf.manipulation != "delta":
             raise ValueError(f"{source}: lifter.perturbation_trains_neutral = false needs lifter.manipulation "
                              f"'delta' (the form with a neutral code), got {lf.manipulation!r}")
+        if lf.manipulation_separate_edit and lf.manipulation != "delta":
+            raise ValueError(f"{source}: lifter.manipulation_separate_edit = true needs lifter.manipulation "
+                             f"'delta' (the form with an edit), got {lf.manipulation!r}")
         if lf.manipulation_rank < 1:
             raise ValueError(f"{source}: lifter.manipulation_rank must be >= 1, got {lf.manipulation_rank}")
         if lf.mlp_width < 0:

@@ -171,7 +171,8 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         self.view_decoder = ViewDecoder(*args)
         self.light_decoder = LightDecoder(*args)
         self.manipulation = StyleManipulation(*args, mode=lf.manipulation,
-                                              rank=min(int(lf.manipulation_rank), self.w_dim))
+                                              rank=min(int(lf.manipulation_rank), self.w_dim),
+                                              separate_edit=lf.manipulation_separate_edit)
         dec = (self.resolution, lf.decoder_width, lf.decoder_min_width)
         self.shape_decoder = ShapeDecoder(*args, *dec, feature_channels=self.feature_channels,
                                           prior=depth_prior_logits(self.resolution, lf.depth_prior, lf.depth_prior_width,
@@ -496,7 +497,8 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         7. Without gradient: R(A,S,T,V',L'), the target of eq. 4 (a).
         8. The frozen decoders on w' (eq. 5, gradient into M only).
         9. M asked for w's own (detached) view and light, from w and from w' (the code cycle,
-           gradient into M only; MLP passes, no teacher or render).
+           gradient into M only, into its edit only when ``lifter.perturbation_trains_neutral``
+           is false; MLP passes, no teacher or render).
 
         Args:
             w: (B, w_dim) training codes.
@@ -552,11 +554,14 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
             ctx["view_estimate_cycle"], ctx["light_estimate_cycle"] = self.decode_view_light(ctx["w_perturb"])
         if needs & {"code_own", "code_return"}:  # 9: M asked for w's own view and light
             own_view, own_light = view.detach(), light.detach()
+            train_neutral = self.recipe.lifter.perturbation_trains_neutral
             if "code_own" in needs:
-                ctx["code_own"] = self.manipulate(w, own_light, own_view, own=(own_view, own_light))
+                ctx["code_own"] = self.manipulate(w, own_light, own_view, own=(own_view, own_light),
+                                                  neutral_grad=train_neutral)
             if "code_return" in needs:
                 ctx["code_return"] = self.manipulate(ctx["w_perturb"], own_light, own_view,
-                                                     own=(ctx["view_perturb"], ctx["light_perturb"]))
+                                                     own=(ctx["view_perturb"], ctx["light_perturb"]),
+                                                     neutral_grad=train_neutral)
         return LossContext(**ctx)
 
     def _render_all(self, jobs: Mapping[str, tuple[torch.Tensor, ...]]) -> dict[str, Any]:

@@ -186,18 +186,27 @@ class StyleManipulation(nn.Module):
         layers: layers per MLP.
         mode: one of :data:`MANIPULATION_MODES`.
         rank: size of the edit subspace in ``"delta"`` mode.
+        separate_edit: ``"delta"`` mode only: the edit head reads its own three embeddings
+            instead of sharing the neutral code's, so no parameter serves both (with the
+            neutral code detached, the perturbation terms then cannot move w0 at all).
     """
 
-    def __init__(self, w_dim: int, width: int, layers: int = 4, mode: str = "delta", rank: int = 16) -> None:
+    def __init__(self, w_dim: int, width: int, layers: int = 4, mode: str = "delta", rank: int = 16,
+                 separate_edit: bool = False) -> None:
         super().__init__()
         if mode not in MANIPULATION_MODES:
             raise ValueError(f"mode must be one of {MANIPULATION_MODES}, got {mode!r}")
         if mode == "delta" and not 1 <= int(rank) <= w_dim:
             raise ValueError(f"rank must be in [1, w_dim={w_dim}], got {rank!r}")
+        if separate_edit and mode != "delta":
+            raise ValueError(f"separate_edit needs mode 'delta' (the form with an edit), got {mode!r}")
         self.mode = mode
+        self.separate_edit = bool(separate_edit)
         self.embed_w = MLP(w_dim, width, width, layers, norm=True)
         self.embed_light = MLP(4, width, width, layers, norm=True)
         self.embed_view = MLP(6, width, width, layers, norm=True)
+        if self.separate_edit:
+            self.edit_embeddings = nn.ModuleList([MLP(n, width, width, layers, norm=True) for n in (w_dim, 4, 6)])
         self.out = MLP(width, width, w_dim, layers, norm=True, out_gain=1.0 if mode == "mlp" else 0.0)
         if mode in ("linear", "delta"):
             self.skip = nn.Linear(w_dim, w_dim, bias=False)
@@ -207,9 +216,10 @@ class StyleManipulation(nn.Module):
             # Orthonormal columns: the edit's outputs start as independent directions of W.
             self.basis = nn.Parameter(torch.linalg.qr(torch.randn(w_dim, int(rank)))[0])
 
-    def _hidden(self, w_norm: torch.Tensor, light_unit: torch.Tensor, view_unit: torch.Tensor) -> torch.Tensor:
-        h = self.embed_w(w_norm) + self.embed_light(light_unit) + self.embed_view(view_unit)
-        return F.leaky_relu(h, 0.2)
+    def _hidden(self, w_norm: torch.Tensor, light_unit: torch.Tensor, view_unit: torch.Tensor,
+                embeddings: tuple[nn.Module, nn.Module, nn.Module] | None = None) -> torch.Tensor:
+        ew, el, ev = embeddings or (self.embed_w, self.embed_light, self.embed_view)
+        return F.leaky_relu(ew(w_norm) + el(light_unit) + ev(view_unit), 0.2)
 
     def forward(
         self,
@@ -231,10 +241,14 @@ class StyleManipulation(nn.Module):
                 raise ValueError("delta-mode manipulation needs the light of w itself (own_light_unit)")
             light0 = torch.cat([own_light_unit[:, :2], torch.zeros_like(own_light_unit[:, 2:])], dim=1)
             view0 = torch.zeros_like(view_unit)
-            hidden = self._hidden(torch.cat([w_norm, w_norm]), torch.cat([light0, light_unit]),
-                                  torch.cat([view0, view_unit]))
-            neutral, target = hidden.chunk(2)
-            w0 = self.skip(w_norm) + self.out(neutral)
+            if self.separate_edit:
+                w0 = self.skip(w_norm) + self.out(self._hidden(w_norm, light0, view0))
+                neutral, target = self._hidden(torch.cat([w_norm, w_norm]), torch.cat([light0, light_unit]),
+                                               torch.cat([view0, view_unit]), tuple(self.edit_embeddings)).chunk(2)
+            else:
+                neutral, target = self._hidden(torch.cat([w_norm, w_norm]), torch.cat([light0, light_unit]),
+                                               torch.cat([view0, view_unit])).chunk(2)
+                w0 = self.skip(w_norm) + self.out(neutral)
             if not neutral_grad:
                 w0 = w0.detach()
             return w0 + (self.edit(target) - self.edit(neutral)) @ self.basis.T
