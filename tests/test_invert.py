@@ -173,6 +173,27 @@ def test_bad_options_are_named(teacher16):
             invert(teacher16, image, **{**FAST, **options})
     with pytest.raises(TypeError, match="teacher must be"):
         invert(object(), image, **FAST)
+    with pytest.raises(ValueError, match="lifted > 0 .* must be a Lifter"):
+        invert(teacher16, image, lifted=1.0, **FAST)
+    with pytest.raises(ValueError, match="lifted"):
+        invert(teacher16, image, lifted=-1.0, **FAST)
+
+
+def test_the_lifted_term_prefers_codes_the_lifter_explains(lifter):
+    from ganlift.invert import image_loss
+    from ganlift.lifter.networks import resize
+
+    image = _images(lifter.teacher, lifter.sample_w(2, seed=5))  # the teacher's 32 px
+    options = {**FAST, "steps": 30, "restarts": 1}
+
+    def own_distance(inversion):  # the lifter renders at 16 px
+        with torch.no_grad():
+            return image_loss(resize(lifter(inversion.codes).rendered.image, image.shape[-1]), image).mean()
+
+    plain, lifted = invert(lifter, image, **options), invert(lifter, image, lifted=4.0, **options)
+    assert own_distance(lifted) < own_distance(plain)
+    with pytest.raises(ValueError, match="space='w'"):
+        invert(lifter, image, space="w+", lifted=1.0, **FAST)
 
 
 def test_out_of_distribution_images_warn_and_still_give_a_result(teacher16):

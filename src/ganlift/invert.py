@@ -44,6 +44,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ganlift.utils.schedule import cosine_lr
+
 logger = logging.getLogger("ganlift.invert")
 
 __all__ = [
@@ -341,11 +343,15 @@ def _teacher_images(teacher: Any, w: torch.Tensor, size: int) -> torch.Tensor:
 # ---------------------------------------------------------------------------- helpers
 
 
+def _is_lifter(source: Any) -> bool:
+    return hasattr(source, "teacher") and hasattr(source, "w_mean") and hasattr(source, "recipe")
+
+
 def _split_source(source: Any) -> tuple[Any, torch.Tensor, torch.Tensor, float]:
     """(teacher, w_mean (1, D), w_std (1, D), truncation) of a teacher or a lifter."""
     from ganlift.teachers.loading import load_teacher
 
-    if hasattr(source, "teacher") and hasattr(source, "w_mean") and hasattr(source, "recipe"):
+    if _is_lifter(source):
         teacher = source.teacher
         mean, std = source.w_mean, source.w_std
         psi = float(source.recipe.teacher.truncation)
@@ -476,9 +482,9 @@ def optimise_rows(
 ) -> None:
     """Adam on every row at once, keeping the best parameters seen per row (in place).
 
-    The learning rate follows the StyleGAN2 projector's ramp (:func:`_lr_at`); at
-    ``prune_step`` only the best row of each image goes on; one last pass scores the final
-    parameters.
+    The learning rate follows the StyleGAN2 projector's ramp
+    (:func:`~ganlift.utils.schedule.cosine_lr`); at ``prune_step`` only the best row of each
+    image goes on; one last pass scores the final parameters.
 
     Args:
         rows: the rows (updated in place).
@@ -507,7 +513,7 @@ def optimise_rows(
                 rows.keep(keep)
                 adam.keep(keep)
                 grad = grad[keep]
-            rows.p = adam.step(rows.p.detach(), grad, _lr_at(step, steps, lr))
+            rows.p = adam.step(rows.p.detach(), grad, cosine_lr(step, steps, lr, rampup=0.05, rampdown=0.25))
             if project is not None:
                 rows.p = project(rows.p)
         if report is not None:
@@ -524,14 +530,6 @@ def _check_weight(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
-
-
-def _lr_at(step: int, steps: int, lr: float, rampup: float = 0.05, rampdown: float = 0.25) -> float:
-    """Learning-rate schedule of the StyleGAN2 projector: short ramp-up, cosine ramp-down."""
-    t = step / max(1, steps)
-    scale = min(1.0, (1.0 - t) / rampdown)
-    scale = 0.5 - 0.5 * math.cos(scale * math.pi)
-    return lr * scale * min(1.0, t / rampup) if rampup > 0 else lr * scale
 
 
 # ---------------------------------------------------------------------------- inversion
@@ -552,6 +550,7 @@ def invert(
     perceptual: str | torch.nn.Module | None = None,
     perceptual_weight: float = 1.0,
     prior: float = 1e-3,
+    lifted: float = 0.0,
     init: torch.Tensor | None = None,
     size: int | None = None,
     fit: str = "crop",
@@ -586,6 +585,11 @@ def invert(
             ``(a, b, mask) -> scalar``.
         perceptual_weight: weight of ``perceptual``.
         prior: weight of the prior ``mean(((w - mu) / sigma) ** 2)`` per image.
+        lifted: with a Lifter, weight of a second image distance (the same L1 and SSIM
+            weights): the lifter's own render of the code in its decoded view and light
+            against the image. Of the codes that reproduce an image, it prefers those the
+            lifter explains in 3D (the teacher alone cannot tell them apart); ``space="w"``
+            only.
         init: optional (B, w_dim) or (B, num_ws, w_dim) codes used as the first start.
         size: comparison size (default: the teacher's resolution, at most 256).
         fit: how non-square images become square (see :func:`prepare_images`).
@@ -605,6 +609,7 @@ def invert(
     """
     from tqdm.auto import tqdm
 
+    lifter = teacher if _is_lifter(teacher) else None
     teacher, mu, sigma, psi = _split_source(teacher)
     if space not in SPACES:
         raise ValueError(f"space must be 'w' or 'w+', got {space!r}")
@@ -620,6 +625,12 @@ def invert(
         raise ValueError(f"prune must be a fraction of the steps in [0, 1], got {prune!r}")
     l1, ssim_w, prior = _check_weight("l1", l1), _check_weight("ssim", ssim), _check_weight("prior", prior)
     perceptual_weight = _check_weight("perceptual_weight", perceptual_weight)
+    lifted = _check_weight("lifted", lifted)
+    if lifted and lifter is None:
+        raise ValueError(f"lifted > 0 compares the lifter's render with the image: teacher must be a Lifter, "
+                         f"got {_describe(teacher)}")
+    if lifted and space != "w":
+        raise ValueError(f"lifted > 0 needs space='w' (the lifter reads one code per image), got {space!r}")
     if isinstance(perceptual, str):
         if perceptual not in ("vgg16", "ssim", "none"):
             raise ValueError(f"perceptual must be None, 'vgg16', 'ssim' or a module, got {perceptual!r}")
@@ -658,9 +669,15 @@ def invert(
         threshold = residual_threshold(teacher, size)
     threshold = _check_weight("threshold", threshold)
 
+    if lifted:
+        from ganlift.lifter.networks import resize  # the lifter is loaded already
+
     def objective(w: torch.Tensor, u: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         image = _teacher_images(teacher, w, size)
         dist = image_loss(image, target, l1, ssim_w, perceptual, perceptual_weight)
+        if lifted:
+            rendered = resize(lifter(w).rendered.image, size)  # [0, 1], the lifter's resolution
+            dist = dist + lifted * image_loss(rendered, target, l1, ssim_w)
         reg = u.pow(2).flatten(1).mean(1)
         return dist + prior * reg, image
 

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--perceptual", choices=("none", "ssim", "vgg16"), default="none",
                    help="extra perceptual term (vgg16 downloads its weights once; default none)")
     g.add_argument("--prior", type=float, default=1e-3, help="weight of the prior on w (default 1e-3)")
+    g.add_argument("--lifted", type=float, default=1.0,
+                   help="weight of the lifter's own render against the photo (default 1; 0 fits the "
+                        "teacher's image alone)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g = parser.add_argument_group("outputs")
     g.add_argument("--mesh-format", choices=("obj", "ply", "glb"), default="obj",
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     inversion = invert(
         lifter, str(image), "w", args.steps, restarts=args.restarts, seed=args.seed, fit=args.fit,
         perceptual=None if args.perceptual == "none" else args.perceptual, prior=args.prior,
-        progress=not args.quiet,
+        lifted=args.lifted, progress=not args.quiet,
     )  # fmt: skip
     code = inversion.codes
     out.mkdir(parents=True, exist_ok=True)
@@ -122,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         "steps": args.steps,
         "restarts": args.restarts,
         "seed": args.seed,
+        "lifted": args.lifted,
         "view": [float(v) for v in sample.view[0]],
         "light": [float(v) for v in sample.light[0]],
         "files": [str(p) for paths in files.values() for p in paths],

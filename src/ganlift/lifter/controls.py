@@ -370,7 +370,7 @@ class ControlsMixin:
         Args:
             image: a path, PIL image, array or tensor, or a list of them (cropped like the
                 teacher's images).
-            **options: ``steps``, ``restarts``, ``seed``, ``fit``, ``progress``,
+            **options: ``steps``, ``restarts``, ``seed``, ``fit``, ``lifted``, ``progress``,
                 ``return_inversion``, ``invert_options`` and the controls of :meth:`render`;
                 see :func:`ganlift.lifter.reconstruct.reconstruct`.
 

@@ -57,6 +57,7 @@ def reconstruct(
     restarts: int = 4,
     seed: int = 0,
     fit: str = "crop",
+    lifted: float = 1.0,
     progress: bool = True,
     return_inversion: bool = False,
     invert_options: dict[str, Any] | None = None,
@@ -70,6 +71,12 @@ def reconstruct(
             :func:`ganlift.invert.prepare_images`). It should be cropped like the teacher's
             training images (see the "Lift your own photo" docs page).
         steps, restarts, seed, fit, progress: as in :func:`ganlift.invert`.
+        lifted: weight of the lifter's own render of the code against the image in the fit
+            (:func:`ganlift.invert`'s ``lifted``; 0 fits the teacher's image alone). Of the
+            codes that reproduce the image, it picks one the lifter explains in 3D: on
+            ``synthetic-faces`` (64x64) the depth error of the lifted photos fell from 0.075
+            above the lifter's own error on the true codes to 0.034 below it, at about 3x the
+            time (docs: "Lift your own photo").
         return_inversion: also return the :class:`~ganlift.invert.Inversion` (codes,
             residual, the teacher's fitted image).
         invert_options: further keywords of :func:`ganlift.invert` (``lr``, ``prior``,
@@ -90,6 +97,7 @@ def reconstruct(
             f"reconstruct fits codes in W (the lifter reads one code per image), got space={space!r}; "
             "use ganlift.invert(..., space='w+') and ganlift.lifter.reconstruct.render_codes for W+"
         )
+    options.setdefault("lifted", lifted)
     inversion = invert(lifter, image, "w", steps, restarts=restarts, seed=seed, fit=fit, progress=progress,
                        **options)  # fmt: skip
     sample = lifter.render(inversion.codes, **controls)
