@@ -333,11 +333,16 @@ def image_loss(
 def _teacher_images(teacher: Any, w: torch.Tensor, size: int) -> torch.Tensor:
     """G(w) in [0, 1] at ``size`` (area-downsampled, or bilinear up). (B, 3, size, size)."""
     image = teacher.synthesis(w)
-    if image.shape[-1] != size:
-        mode = "area" if image.shape[-1] > size else "bilinear"
-        options = {} if mode == "area" else {"align_corners": False}
-        image = F.interpolate(image, size=(size, size), mode=mode, **options)
-    return ((image + 1.0) / 2.0).clamp(0.0, 1.0)
+    return ((_resize(image, size) + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+def _resize(image: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, size, size): area-downsampled, or bilinear up."""
+    if image.shape[-1] == size:
+        return image
+    mode = "area" if image.shape[-1] > size else "bilinear"
+    options = {} if mode == "area" else {"align_corners": False}
+    return F.interpolate(image, size=(size, size), mode=mode, **options)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -669,14 +674,11 @@ def invert(
         threshold = residual_threshold(teacher, size)
     threshold = _check_weight("threshold", threshold)
 
-    if lifted:
-        from ganlift.lifter.networks import resize  # the lifter is loaded already
-
     def objective(w: torch.Tensor, u: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         image = _teacher_images(teacher, w, size)
         dist = image_loss(image, target, l1, ssim_w, perceptual, perceptual_weight)
         if lifted:
-            rendered = resize(lifter(w).rendered.image, size)  # [0, 1], the lifter's resolution
+            rendered = _resize(lifter(w).rendered.image, size)  # [0, 1], from the lifter's resolution
             dist = dist + lifted * image_loss(rendered, target, l1, ssim_w)
         reg = u.pow(2).flatten(1).mean(1)
         return dist + prior * reg, image

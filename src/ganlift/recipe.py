@@ -345,12 +345,11 @@ class Recipe:
             raise ValueError(f"{source}: lifter.depth_mode must be 'range' or 'relief', got {lf.depth_mode!r}")
         if lf.depth_mode == "relief" and not lf.depth_range[0] < lf.border_depth:
             raise ValueError(f"{source}: lifter.depth_mode 'relief' needs depth_range[0] < border_depth")
-        if not lf.perturbation_trains_neutral and lf.manipulation != "delta":
-            raise ValueError(f"{source}: lifter.perturbation_trains_neutral = false needs lifter.manipulation "
-                             f"'delta' (the form with a neutral code), got {lf.manipulation!r}")
-        if lf.manipulation_separate_edit and lf.manipulation != "delta":
-            raise ValueError(f"{source}: lifter.manipulation_separate_edit = true needs lifter.manipulation "
-                             f"'delta' (the form with an edit), got {lf.manipulation!r}")
+        for key, value, default in (("perturbation_trains_neutral", lf.perturbation_trains_neutral, True),
+                                    ("manipulation_separate_edit", lf.manipulation_separate_edit, False)):
+            if value != default and lf.manipulation != "delta":
+                raise ValueError(f"{source}: lifter.{key} = {str(value).lower()} needs lifter.manipulation 'delta' "
+                                 f"(the form with a neutral code and an edit), got {lf.manipulation!r}")
         if lf.manipulation_rank < 1:
             raise ValueError(f"{source}: lifter.manipulation_rank must be >= 1, got {lf.manipulation_rank}")
         if lf.mlp_width < 0:

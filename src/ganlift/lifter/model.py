@@ -517,10 +517,10 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
             ctx["target"] = self.teacher_image(w)
         view, light = self.decode_view_light(w)  # 2
         w0 = self.neutral_code(w, view, light)
+        train_neutral = self.recipe.lifter.perturbation_trains_neutral
         if needs & _PERTURBED:  # 3
             view_p, light_p = self.perturbation(view, light, generator)
-            w_p = self.manipulate(w, light_p, view_p, own=(view, light),
-                                  neutral_grad=self.recipe.lifter.perturbation_trains_neutral)
+            w_p = self.manipulate(w, light_p, view_p, own=(view, light), neutral_grad=train_neutral)
             ctx.update(view_perturb=view_p, light_perturb=light_p, w_perturb=w_p)
         texture, feats = self.teacher_image(w0, features=True)  # 4
         if "teacher_perturbed" in needs:
@@ -554,7 +554,6 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
             ctx["view_estimate_cycle"], ctx["light_estimate_cycle"] = self.decode_view_light(ctx["w_perturb"])
         if needs & {"code_own", "code_return"}:  # 9: M asked for w's own view and light
             own_view, own_light = view.detach(), light.detach()
-            train_neutral = self.recipe.lifter.perturbation_trains_neutral
             if "code_own" in needs:
                 ctx["code_own"] = self.manipulate(w, own_light, own_view, own=(own_view, own_light),
                                                   neutral_grad=train_neutral)

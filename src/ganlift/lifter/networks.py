@@ -241,14 +241,12 @@ class StyleManipulation(nn.Module):
                 raise ValueError("delta-mode manipulation needs the light of w itself (own_light_unit)")
             light0 = torch.cat([own_light_unit[:, :2], torch.zeros_like(own_light_unit[:, 2:])], dim=1)
             view0 = torch.zeros_like(view_unit)
-            if self.separate_edit:
-                w0 = self.skip(w_norm) + self.out(self._hidden(w_norm, light0, view0))
-                neutral, target = self._hidden(torch.cat([w_norm, w_norm]), torch.cat([light0, light_unit]),
-                                               torch.cat([view0, view_unit]), tuple(self.edit_embeddings)).chunk(2)
-            else:
-                neutral, target = self._hidden(torch.cat([w_norm, w_norm]), torch.cat([light0, light_unit]),
-                                               torch.cat([view0, view_unit])).chunk(2)
-                w0 = self.skip(w_norm) + self.out(neutral)
+            edit_embeddings = tuple(self.edit_embeddings) if self.separate_edit else None
+            neutral, target = self._hidden(torch.cat([w_norm, w_norm]), torch.cat([light0, light_unit]),
+                                           torch.cat([view0, view_unit]), edit_embeddings).chunk(2)
+            # w0 reads the shared embeddings; with a separate edit, ``neutral`` is the edit's own
+            w0_hidden = self._hidden(w_norm, light0, view0) if self.separate_edit else neutral
+            w0 = self.skip(w_norm) + self.out(w0_hidden)
             if not neutral_grad:
                 w0 = w0.detach()
             return w0 + (self.edit(target) - self.edit(neutral)) @ self.basis.T
