@@ -2,8 +2,9 @@
 
 Two set-ups (``--sizes``):
 
-* 64: the ``synthetic-faces`` teacher at 64x64 with the ``synthetic`` recipe (CPU-sized), every
-  term on (the schedule's warm-up is not applied: a step of the full objective);
+* 64: the ``synthetic-faces`` teacher at 64x64 with the ``synthetic`` recipe (CPU-sized:
+  reconstruction, flip, albedo rank), or with ``--recipe synthetic-full`` every term of the
+  full objective (the schedule's warm-up is not applied: each enabled term at full weight);
 * 256: a random-weight StyleGAN2 with the paper's narrow channel table
   (``random_stylegan2(256, channels=NARROW_CHANNELS, w_dim=512, n_mlp=8)``) with the ``faces``
   recipe; VGG16 (perceptual) and ResNet-18 (identity) get random weights written to a
@@ -26,6 +27,7 @@ Usage::
 
     python benchmarks/lift_step.py                       # CPU, sizes 64 and 256
     python benchmarks/lift_step.py --sizes 64 --batch 8 --repeats 5
+    python benchmarks/lift_step.py --sizes 64 --recipe synthetic-full   # all terms on
     python benchmarks/lift_step.py --device cuda --batch 8
 """
 
@@ -89,15 +91,15 @@ def _weights_files(folder: Path) -> tuple[str, str]:
     return str(vgg), str(ident)
 
 
-def _setup(size: int, batch: int, tmp: Path):
+def _setup(size: int, batch: int, tmp: Path, recipe_name: str = "synthetic"):
     import ganlift
     from ganlift.recipe import load_recipe
 
     common = {"teacher.prior_samples": 2000, "train.batch_size": batch}
     if size == 64:
         teacher = ganlift.load_teacher("synthetic-faces", resolution=64)
-        recipe = load_recipe("synthetic", common)
-        label = "synthetic-faces 64, recipe synthetic"
+        recipe = load_recipe(recipe_name, common)
+        label = f"synthetic-faces 64, recipe {recipe_name}"
     else:
         from ganlift.teachers.stylegan2 import NARROW_CHANNELS, random_stylegan2
 
@@ -138,9 +140,9 @@ def _isolated(fn, device, repeats: int, clock) -> float:
     return statistics.median(times)
 
 
-def bench(size: int, batch: int, repeats: int, device: torch.device, clock) -> None:
+def bench(size: int, batch: int, repeats: int, device: torch.device, clock, recipe: str = "synthetic") -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        teacher, lifter, label = _setup(size, batch, Path(tmp))
+        teacher, lifter, label = _setup(size, batch, Path(tmp), recipe)
         lifter.to(device).train()
         lifter.loss_set  # noqa: B018  (built now: it reads the weights files in tmp)
     params = [p for p in lifter.parameters() if p.requires_grad]
@@ -233,6 +235,8 @@ def main() -> None:
                         help="codes per step (default: 8 at 64, 2 at larger sizes on CPU, 8 on GPU)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--recipe", default="synthetic",
+                        help="recipe of the 64 set-up (synthetic-full: every term of the full objective)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="wall time, or this process's CPU time (steadier on a shared "
@@ -244,7 +248,7 @@ def main() -> None:
     for size in args.sizes:
         batch = args.batch or (8 if size == 64 or device.type == "cuda" else 2)
         clock = time.perf_counter if args.clock == "wall" else time.process_time
-        bench(size, batch, args.repeats, device, clock)
+        bench(size, batch, args.repeats, device, clock, args.recipe)
 
 
 if __name__ == "__main__":

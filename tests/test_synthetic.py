@@ -157,6 +157,22 @@ def test_render_truth_equals_synthesis_and_moves_with_view(teacher):
     assert torch.equal(lit["mask"], own["mask"]) and (lit["image"] - own["image"]).abs().mean() > 0.01
 
 
+def test_render_truth_views_draws_once_and_matches_single_renders(teacher, monkeypatch):
+    w = teacher.sample_w(3, seed=9)
+    requests = [(None, None), (torch.tensor([0.0, 30.0, 0, 0, 0, 0]), None),
+                (None, torch.tensor([0.4, 0.5, -0.6, 0.2])), (torch.tensor([5.0, -20.0, 0, 0, 0, 0]), None)]
+    single = [teacher.render_truth(w, view=v, light=light) for v, light in requests]
+    draws = []
+    real = type(teacher).canonical_maps
+    monkeypatch.setattr(type(teacher), "canonical_maps",
+                        lambda self, *a, **k: draws.append(1) or real(self, *a, **k))
+    many = teacher.render_truth_views(w, requests)
+    assert len(draws) == 2  # the image's maps and the truth's, once for all four requests
+    assert torch.equal(many[0]["image"], teacher.synthesis(w))
+    for a, b in zip(many, single):  # no request changes the maps the next one renders
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_entanglement_no_single_coordinate_controls_yaw_but_a_direction_does(teacher):
     w = teacher.sample_w(2048, seed=8)
     f = teacher.factors(w)

@@ -505,10 +505,19 @@ class PseudoTruth:
         Returns:
             dict with image (B, 3, S, S) in [-1, 1], mask (B, 1, S, S), depth (B, 1, S, S).
         """
-        out = self.model.render_truth(self.fitted_codes(w), view=view, light=light, size=size)
-        if view is None and light is None:
-            out["image"] = _resize(self.gan.synthesis(w).float(), out["image"].shape[-1]).to(out["image"])
-        return out
+        return self.render_truth_views(w, [(view, light)], size)[0]
+
+    @torch.no_grad()
+    def render_truth_views(self, w: Tensor, requests: list[tuple[Tensor | None, Tensor | None]],
+                           size: int | None = None) -> list[dict[str, Tensor]]:
+        """:meth:`render_truth` for several ``(view, light)`` requests of the same codes: the
+        codes are looked up and the fitted objects' maps drawn once
+        (:meth:`SyntheticTeacher.render_truth_views`)."""
+        outs = self.model.render_truth_views(self.fitted_codes(w), requests, size)
+        for out, (view, light) in zip(outs, requests):
+            if view is None and light is None:
+                out["image"] = _resize(self.gan.synthesis(w).float(), out["image"].shape[-1]).to(out["image"])
+        return outs
 
     # -- stored fits --------------------------------------------------------------------------
     def _gan_sha(self) -> str:

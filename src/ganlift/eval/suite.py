@@ -3,7 +3,8 @@
 The lifter (or any predictions object) must provide ``predict(w) -> dict(view (B, 6),
 light (B, 4), depth (B, 1, S, S), transform (B, 1, S, S) or None, albedo (B, 3, S, S))`` and a
 ``renderer`` (a ganlift renderer). The teacher must provide ``ground_truth(w, size)`` and
-``render_truth(w, view, light, size)``, as the synthetic teachers do.
+``render_truth(w, view, light, size)``, as the synthetic teachers do (and may provide
+``render_truth_views(w, [(view, light), ...], size)``, the same renders in one call).
 
 Metrics (each a mean over the n samples; per-view/per-light breakdowns in sub-dicts):
 
@@ -79,6 +80,16 @@ def _check_predictions(pred: Mapping[str, Tensor], batch: int) -> None:
 
 def _key(yaw: float) -> str:
     return f"{yaw:g}"
+
+
+def _truth_views(teacher: Any, w: Tensor, requests: list[tuple[Tensor | None, Tensor | None]],
+                 size: int) -> list[dict[str, Tensor]]:
+    """``teacher.render_truth`` for each ``(view, light)``; in one call where the teacher has
+    ``render_truth_views`` (the synthetic teachers draw the canonical maps once for all)."""
+    many = getattr(teacher, "render_truth_views", None)
+    if callable(many):
+        return many(w, requests, size=size)
+    return [teacher.render_truth(w, view=view, light=light, size=size) for view, light in requests]
 
 
 def _nanmean(values: list[Tensor]) -> tuple[float, int]:
@@ -194,28 +205,37 @@ def evaluate(
                 canon = torch.nn.functional.interpolate(canon, size=(size, size), mode="bilinear", align_corners=True)
             add("depth_canonical", depth_error(canon, truth["depth"], truth["mask"]))
 
+            # The teacher's renders: its own image, the novel views (fixed yaws, own light)
+            # and the relit images (fixed directions, own ambient and diffuse, own view).
+            views = []
+            for yaw in yaws:
+                v = torch.zeros(B, 6, device=tdev)
+                v[:, 1] = yaw
+                views.append(v)
+            lights = []
+            for dx, dy in directions.values():
+                t_light = truth["light"].clone()
+                t_light[:, 2], t_light[:, 3] = dx, dy
+                lights.append(t_light)
+            truths = _truth_views(teacher, w, [(None, None)] + [(v, None) for v in views]
+                                  + [(None, t_light) for t_light in lights], size)
+
             # Reconstruction of the teacher's image.
-            image = (teacher.render_truth(w, size=size)["image"] + 1) / 2
+            image = (truths[0]["image"] + 1) / 2
             add("recon_l1", masked_l1(own.image.to(tdev), image, own.mask.to(tdev)))
             add("recon_ssim", masked_ssim(own.image.to(tdev), image, own.mask.to(tdev)))
 
             # Novel views: both objects turned to fixed yaws, each under its own light.
-            for yaw in yaws:
-                v = torch.zeros(B, 6, device=tdev)
-                v[:, 1] = yaw
-                t = teacher.render_truth(w, view=v, size=size)
+            for yaw, v, t in zip(yaws, views, truths[1 : 1 + len(views)]):
                 p = render(v, p_light).image.to(tdev)
                 m = (t["mask"] > 0.5).float()
                 add(f"novel_view/{_key(yaw)}/l1", masked_l1(p, (t["image"] + 1) / 2, m))
                 add(f"novel_view/{_key(yaw)}/ssim", masked_ssim(p, (t["image"] + 1) / 2, m))
 
             # Relighting: fixed directions, each side's own ambient and diffuse, own view.
-            for name, (dx, dy) in directions.items():
-                t_light = truth["light"].clone()
-                t_light[:, 2], t_light[:, 3] = dx, dy
+            for name, (dx, dy), t in zip(directions, directions.values(), truths[1 + len(views) :]):
                 q_light = p_light.detach().clone()
                 q_light[:, 2], q_light[:, 3] = dx, dy
-                t = teacher.render_truth(w, light=t_light, size=size)
                 p = render(p_view, q_light).image.to(tdev)
                 m = (t["mask"] > 0.5).float()
                 add(f"relight/{name}/l1", masked_l1(p, (t["image"] + 1) / 2, m))

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -229,7 +229,7 @@ class SyntheticTeacher(Teacher):
         w = self._as_w(w)
         f = self.factors(w)
         view, light = self._view_light(f)
-        image = self._render(f, view, light, self.resolution, with_mask=False)["image"]
+        image = self._picture(self._scene(f, self.resolution, with_mask=False), view, light, self.resolution)["image"]
         if not return_features:
             return image
         return image, self.features(image, w)
@@ -332,17 +332,25 @@ class SyntheticTeacher(Teacher):
             self._renderers[key] = render.create("torch", size=size, fov=fov, pin_border=pin, check=False)
         return self._renderers[key]
 
-    def _render(
-        self, f: dict[str, Tensor], view: Tensor, light: Tensor | None, size: int, with_mask: bool
-    ) -> dict[str, Tensor]:
-        """Supersampled render of the factors' object at ``view``/``light``, pooled to ``size``.
-
-        The object mask (when asked) is the ground truth's coverage map (drawn as
-        :meth:`ground_truth` draws it) rendered at ``size``, so it matches the truth whatever
-        the anti-aliasing of the image.
-        """
+    def _scene(self, f: dict[str, Tensor], size: int, with_mask: bool) -> dict[str, Any]:
+        """The canonical maps :meth:`_picture` renders: the image's (supersampled, or with the
+        analytic edge ramp at 1x) and, with ``with_mask``, the truth's coverage, depth and T
+        pooled to ``size`` (drawn as :meth:`ground_truth` draws them)."""
         k = self.supersample
-        maps = self.canonical_maps(f, size, k * size, edge_ramp=k == 1)
+        scene: dict[str, Any] = {"maps": self.canonical_maps(f, size, k * size, edge_ramp=k == 1)}
+        if with_mask:
+            truth = self.canonical_maps(f, size, TRUTH_SUPERSAMPLE * size)
+            scene["low"] = {name: _pool(m, TRUTH_SUPERSAMPLE) for name, m in truth.items()}
+        return scene
+
+    def _picture(self, scene: dict[str, Any], view: Tensor, light: Tensor | None, size: int) -> dict[str, Tensor]:
+        """Supersampled render of a :meth:`_scene` at ``view``/``light``, pooled to ``size``.
+
+        The object mask (when the scene has the truth's maps) is the ground truth's coverage
+        map rendered at ``size``, so it matches the truth whatever the anti-aliasing of the
+        image.
+        """
+        k, maps = self.supersample, scene["maps"]
         r = self.renderer(k * size, supersampled_fov(self.fov, k * size, size))
         out = r.render(maps["albedo"], maps["depth"], maps["transform"], view, light)
         image = out.image
@@ -353,9 +361,8 @@ class SyntheticTeacher(Teacher):
                                  view, None).image[:, :1]
             image = image + self.specular * highlight(out.normal, light, self.shininess) * on_object
         result = {"image": _pool(image, k) * 2.0 - 1.0, "depth": _pool(out.depth, k)}
-        if with_mask:
-            truth = self.canonical_maps(f, size, TRUTH_SUPERSAMPLE * size)
-            low = {name: _pool(m, TRUTH_SUPERSAMPLE) for name, m in truth.items()}
+        if "low" in scene:
+            low = scene["low"]
             posed = self.renderer(size, self.fov).render(
                 low["coverage"].expand(-1, 3, -1, -1), low["depth"], low["transform"], view, None
             )
@@ -425,13 +432,40 @@ class SyntheticTeacher(Teacher):
             dict with image (B, 3, S, S) in [-1, 1], mask (B, 1, S, S) object coverage in
             [0, 1] (the coverage map rendered at S), depth (B, 1, S, S) pooled rendered depth.
         """
+        return self.render_truth_views(w, [(view, light)], size)[0]
+
+    def render_truth_views(
+        self,
+        w: Tensor,
+        requests: Sequence[tuple[Tensor | None, Tensor | None]],
+        size: int | None = None,
+    ) -> list[dict[str, Tensor]]:
+        """:meth:`render_truth` for several ``(view, light)`` requests of the same codes.
+
+        The canonical maps are drawn once for all of them (drawing them costs more than the
+        renders: the evaluation asks for ten views and lights of every sample).
+
+        Args:
+            w: (B, w_dim).
+            requests: ``(view, light)`` pairs as :meth:`render_truth` takes them: (B, 6) or
+                (6,) views and (B, 4) or (4,) lights, None for the sample's own.
+            size: output size (default: the teacher's resolution).
+
+        Returns:
+            one :meth:`render_truth` dict per request, in order.
+        """
         w = self._as_w(w)
         B = w.shape[0]
         f = self.factors(w)
         own_view, own_light = self._view_light(f)
-        view = own_view if view is None else _batch(view, B, 6, "view").to(w)
-        light = own_light if light is None else _batch(light, B, 4, "light").to(w)
-        return self._render(f, view, light, size or self.resolution, with_mask=True)
+        size = size or self.resolution
+        scene = self._scene(f, size, with_mask=True)
+        out = []
+        for view, light in requests:
+            view = own_view if view is None else _batch(view, B, 6, "view").to(w)
+            light = own_light if light is None else _batch(light, B, 4, "light").to(w)
+            out.append(self._picture(scene, view, light, size))
+        return out
 
     # -- helpers ------------------------------------------------------------------------------
     def _as_w(self, w: Tensor) -> Tensor:
