@@ -33,7 +33,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -511,7 +511,7 @@ class PseudoTruth:
         return self.render_truth_views(w, [(view, light)], size)[0]
 
     @torch.no_grad()
-    def render_truth_views(self, w: Tensor, requests: list[tuple[Tensor | None, Tensor | None]],
+    def render_truth_views(self, w: Tensor, requests: Sequence[tuple[Tensor | None, Tensor | None]],
                            size: int | None = None) -> list[dict[str, Tensor]]:
         """:meth:`render_truth` for several ``(view, light)`` requests of the same codes: the
         codes are looked up and the fitted objects' maps drawn once

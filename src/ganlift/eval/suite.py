@@ -82,7 +82,7 @@ def _key(yaw: float) -> str:
     return f"{yaw:g}"
 
 
-def _truth_views(teacher: Any, w: Tensor, requests: list[tuple[Tensor | None, Tensor | None]],
+def _truth_views(teacher: Any, w: Tensor, requests: Sequence[tuple[Tensor | None, Tensor | None]],
                  size: int) -> list[dict[str, Tensor]]:
     """``teacher.render_truth`` for each ``(view, light)``; in one call where the teacher has
     ``render_truth_views`` (the synthetic teachers draw the canonical maps once for all)."""
@@ -233,7 +233,7 @@ def evaluate(
                 add(f"novel_view/{_key(yaw)}/ssim", masked_ssim(p, (t["image"] + 1) / 2, m))
 
             # Relighting: fixed directions, each side's own ambient and diffuse, own view.
-            for name, (dx, dy), t in zip(directions, directions.values(), truths[1 + len(views) :]):
+            for (name, (dx, dy)), t in zip(directions.items(), truths[1 + len(views) :]):
                 q_light = p_light.detach().clone()
                 q_light[:, 2], q_light[:, 3] = dx, dy
                 p = render(p_view, q_light).image.to(tdev)

@@ -339,9 +339,14 @@ class SyntheticTeacher(Teacher):
         k = self.supersample
         scene: dict[str, Any] = {"maps": self.canonical_maps(f, size, k * size, edge_ramp=k == 1)}
         if with_mask:
-            truth = self.canonical_maps(f, size, TRUTH_SUPERSAMPLE * size)
-            scene["low"] = {name: _pool(m, TRUTH_SUPERSAMPLE) for name, m in truth.items()}
+            scene["low"] = self._truth_maps(f, size)
         return scene
+
+    def _truth_maps(self, f: dict[str, Tensor], size: int) -> dict[str, Tensor]:
+        """The ground truth's canonical maps: drawn ``TRUTH_SUPERSAMPLE`` times finer and
+        average-pooled to ``size`` (the sharp outline, no edge ramp)."""
+        truth = self.canonical_maps(f, size, TRUTH_SUPERSAMPLE * size)
+        return {name: _pool(m, TRUTH_SUPERSAMPLE) for name, m in truth.items()}
 
     def _picture(self, scene: dict[str, Any], view: Tensor, light: Tensor | None, size: int) -> dict[str, Tensor]:
         """Supersampled render of a :meth:`_scene` at ``view``/``light``, pooled to ``size``.
@@ -392,9 +397,7 @@ class SyntheticTeacher(Teacher):
         w = self._as_w(w)
         f = self.factors(w)
         view, light = self._view_light(f)
-        k = TRUTH_SUPERSAMPLE
-        maps = self.canonical_maps(f, size, k * size)
-        pooled = {name: _pool(m, k) for name, m in maps.items()}
+        pooled = self._truth_maps(f, size)
         mask = (pooled["coverage"] > 0.5).to(w.dtype)
         r = self.renderer(size, self.fov)
         posed = r.render(mask.expand(-1, 3, -1, -1), pooled["depth"], pooled["transform"], view, None)
