@@ -117,6 +117,39 @@ def test_vgg_perceptual_from_a_local_file(vgg_file):
     assert all(p.grad is None for p in perc.parameters())
 
 
+def test_vgg_perceptual_runs_a_target_once_and_without_gradient(vgg_file):
+    perc = create_perceptual("vgg16", weights=str(vgg_file), scales=2)
+    calls = []
+    perc.features[0].register_forward_hook(lambda m, i, o: calls.append((i[0].shape[0], torch.is_grad_enabled())))
+    torch.manual_seed(1)
+    target = torch.rand(2, 3, 32, 32)
+    renders = [torch.rand(2, 3, 32, 32, requires_grad=True) for _ in range(2)]
+    mask = (torch.rand(2, 1, 32, 32) > 0.3).float()
+    got = [perc(x, target, mask) for x in renders]  # reconstruction and flip share G(w)
+    # the target's 2 scales ran once, without gradient; each render's 2 scales with it
+    assert sorted(calls, key=str) == sorted([(2, False)] * 2 + [(2, True)] * 4, key=str)
+    sum(got).backward()
+    # the same values and gradients as one joint pass of both images (a target with grad)
+    for x, value in zip(renders, got):
+        y = x.detach().clone().requires_grad_(True)
+        want = perc(y, target.clone().requires_grad_(True), mask)
+        want.backward()
+        assert torch.allclose(value, want, rtol=1e-5, atol=1e-7)
+        assert torch.allclose(x.grad, y.grad, rtol=1e-4, atol=1e-9)
+    target.add_(0.1)  # changed in place: not the cached target any more
+    calls.clear()
+    perc(renders[0], target)
+    assert (2, False) in calls
+    # an image compared with gradient, then as a detached target (perturbations (a), (b))
+    calls.clear()
+    teacher = torch.rand(2, 3, 32, 32, requires_grad=True)
+    first = perc(teacher, target)
+    second = perc(renders[1], teacher.detach())
+    assert [c for c in calls if not c[1]] == []  # G(w')'s taps were reused, not recomputed
+    assert torch.allclose(second, perc(renders[1].detach(), teacher.detach().clone()), rtol=1e-5)
+    assert first.requires_grad and second.requires_grad
+
+
 def test_vgg_weights_errors(tmp_path, vgg_file, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(RuntimeError) as err:

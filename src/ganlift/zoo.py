@@ -34,7 +34,7 @@ from typing import Any, Mapping
 
 from ganlift.teachers import TEACHERS
 from ganlift.teachers.reference import TeacherMismatchError
-from ganlift.utils.io import sha256_file
+from ganlift.utils.io import ganlift_home, sha256_file
 
 # Formats a zoo entry may have. "builtin": generated in code (nothing to download);
 # "packaged": a ganlift teacher file shipped inside the package (PACKAGED_DIR).
@@ -250,11 +250,6 @@ def manual_instructions(repo_id: str, filename: str, revision: str = "main",
         f"--revision {revision} --local-dir teachers/`, then use the local copy: "
         f"`--teacher path/to/{local}` on the command line, or teacher='path/to/{local}' in Python."
     )
-
-
-def ganlift_home() -> Path:
-    """ganlift's own folder: ``$GANLIFT_HOME``, default ``~/.cache/ganlift``."""
-    return Path(os.environ.get("GANLIFT_HOME") or "~/.cache/ganlift").expanduser()
 
 
 def is_pickle_entry(entry: ZooEntry) -> bool:

@@ -8,6 +8,8 @@ empty mask (:func:`ganlift.eval.metrics.masked_mean_per_sample`).
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -117,9 +119,15 @@ class VGGPerceptual(nn.Module):
         self.scales = int(scales)
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self._cached: list[tuple] = []  # (weak reference, key, taps) of the last two images
 
     def train(self, mode: bool = True) -> "VGGPerceptual":
         return super().train(False)  # frozen backbone: always eval
+
+    def __getstate__(self) -> dict:
+        state = dict(super().__getstate__())
+        state["_cached"] = []  # weak references do not pickle; the cache is transient
+        return state
 
     def _taps(self, x: torch.Tensor) -> list[torch.Tensor]:
         out, stops = [], set(VGG_LAYERS.values())
@@ -132,16 +140,54 @@ class VGGPerceptual(nn.Module):
                 break
         return out
 
+    @staticmethod
+    def _key(x: torch.Tensor) -> tuple:
+        # A detached alias (x.detach()) has the same storage, layout and version counter.
+        return (x.data_ptr(), tuple(x.shape), x.stride(), x._version)
+
+    def _lookup(self, x: torch.Tensor) -> list[list[torch.Tensor]] | None:
+        for ref, key, taps in self._cached:
+            source = ref()  # alive, so its storage cannot have been reused by another tensor
+            if source is not None and key == self._key(x):
+                return taps
+        return None
+
+    def _remember(self, x: torch.Tensor, taps: list[list[torch.Tensor]]) -> None:
+        self._cached = [(weakref.ref(x), self._key(x), taps), *self._cached][:2]
+
+    def _target_taps(self, b: torch.Tensor) -> list[list[torch.Tensor]]:
+        """Taps of a target (no gradient) at every scale. The last two images seen are
+        remembered, so the same target is not run twice in a step: the reconstruction and
+        flip terms share G(w), and perturbation (b)'s target G(w') is perturbation (a)'s
+        image."""
+        taps = self._lookup(b)
+        if taps is None:
+            with torch.no_grad():
+                taps = [self._taps(_downscale(b, level)) for level in range(self.scales)]
+            self._remember(b, taps)
+        return taps
+
     def forward(self, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, 3, H, W) images in [0, 1] (+ mask (B, 1, H, W)) -> scalar."""
-        terms = []
+        """(B, 3, H, W) images in [0, 1] (+ mask (B, 1, H, W)) -> scalar.
+
+        A ``b`` without gradient (a target) is run through VGG16 under ``no_grad`` (see
+        :meth:`_target_taps`); otherwise ``a`` and ``b`` share one pass.
+        """
+        grad = torch.is_grad_enabled()
+        target = None if b.requires_grad and grad else self._target_taps(b)
+        terms, taps_a = [], []
         for level in range(self.scales):
-            a_s, b_s = _downscale(a, level), _downscale(b, level)
+            a_s = _downscale(a, level)
             m_s = None if mask is None else _downscale(mask, level)
-            both = self._taps(torch.cat([a_s, b_s]))
-            for f in both:
-                fa, fb = f.chunk(2)
+            if target is None:
+                pairs = [f.chunk(2) for f in self._taps(torch.cat([a_s, _downscale(b, level)]))]
+            else:
+                pairs = list(zip(self._taps(a_s), target[level]))
+            taps_a.append([fa.detach() for fa, _ in pairs])
+            for fa, fb in pairs:
                 terms.append(masked_mean(((fa - fb) ** 2).sum(1, keepdim=True), m_s))
+        if a.requires_grad and grad:
+            self._remember(a, taps_a)  # perhaps the next term's target, detached
         return torch.stack(terms).mean()
 
 

@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganlift.render.camera import pin_frame, project
+from ganlift.render import native
+from ganlift.render.camera import focal_length, pin_frame, project, rotation_matrix
 from ganlift.render.camera import posed_points as camera_posed_points
 from ganlift.render.rasterize import Fragments, barycentrics, grid_face_corners, grid_faces
 from ganlift.render.shading import lambert, normals_from_points
@@ -350,13 +351,25 @@ class Renderer(nn.Module):
             empty = albedo.new_zeros
             return Rendered(empty(0, 3, H, H), empty(0, 1, H, H), empty(0, 1, H, H), empty(0, 3, H, H), empty(0, 1, H, H))
         size = self.size or S
-        points = self.posed_points(depth, transform, view)
-        screen = project(points, size, self.fov)
+        # On the CPU the geometry stages run as compiled C with their own backward
+        # (ganlift.render.native): the same maths, several times faster than tensor passes.
+        lib = native.library() if depth.device.type == "cpu" else None
+        if lib is not None and view is not None:
+            t = self.pinned(torch.ones_like(depth) if transform is None else transform)
+            intrinsics = (focal_length(S, self.fov), (S - 1) / 2.0, focal_length(size, self.fov), (size - 1) / 2.0)
+            points, screen = native.pose(depth, t, rotation_matrix(view[:, :3].to(depth.dtype)),
+                                         view[:, 3:6].to(depth.dtype), intrinsics, lib)
+        else:
+            points = self.posed_points(depth, transform, view)
+            screen = project(points, size, self.fov)
         face = self.rasterize(screen.detach(), self.faces(S, S, depth.device), size)
-        z_px, grid = self._interpolate(screen, depth, face)
+        if lib is not None:
+            z_px, grid = native.interpolate(screen, depth, face, self.znear, lib)
+        else:
+            z_px, grid = self._interpolate(screen, depth, face)
         mask = (face >= 0)[:, None]  # (B, 1, H, W) bool
 
-        normal_map = normals_from_points(points).to(albedo.dtype)
+        normal_map = (normals_from_points(points) if lib is None else native.normals(points, 1e-12, lib)).to(albedo.dtype)
         maps = torch.cat([albedo, normal_map], dim=1)
         sampled = F.grid_sample(maps, grid.to(albedo.dtype), mode="bilinear", padding_mode="border", align_corners=True)
         tex, normal = sampled[:, :3], sampled[:, 3:]

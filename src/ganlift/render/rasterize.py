@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 from einops import rearrange
 
+from ganlift.render import native
+
 # Faces per chunk of the per-face stage, rows or pixels per chunk of the expansions:
 # they bound the peak memory at a few tens of MB.
 _FACE_CHUNK = 1 << 18
@@ -89,6 +91,11 @@ def grid_corners(screen: torch.Tensor) -> torch.Tensor:
     return out.view(9, -1)
 
 
+def _native(x: torch.Tensor):
+    """The compiled z-buffer library for CPU tensors (:mod:`ganlift.render.native`), or None."""
+    return native.library() if x.device.type == "cpu" else None
+
+
 @torch.no_grad()
 def rasterize_triangles(
     tri: torch.Tensor,
@@ -114,6 +121,9 @@ def rasterize_triangles(
         (B, height, width) long face index in ``0 .. F-1``, or -1 where no triangle covers the
         pixel centre. Both windings are accepted (no back-face culling).
     """
+    lib = _native(tri)
+    if lib is not None:
+        return native.zbuffer_triangles(tri, height, width, znear, tol, min_area, lib)
     B, F = tri.shape[:2]
     # Row ``3 * coordinate + corner`` (u0, u1, u2, v0, ...), one column per (sample, face).
     corners = rearrange(tri, "b f corner uvz -> (uvz corner) (b f)")
@@ -134,6 +144,9 @@ def rasterize_grid(
     Returns:
         (B, height, width) long face index in :func:`grid_faces` order, -1 on the background.
     """
+    lib = _native(screen)
+    if lib is not None:
+        return native.zbuffer_grid(screen, height, width, znear, tol, min_area, lib)
     B, S = screen.shape[0], screen.shape[1]
     F = 2 * (S - 1) * (screen.shape[2] - 1)
     return rasterize_corners(grid_corners(screen), B, F, height, width, znear=znear, tol=tol, min_area=min_area)

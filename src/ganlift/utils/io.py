@@ -16,6 +16,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+def ganlift_home() -> Path:
+    """ganlift's own folder: ``$GANLIFT_HOME``, default ``~/.cache/ganlift`` (downloaded
+    teachers, built renderer kernels)."""
+    return Path(os.environ.get("GANLIFT_HOME") or "~/.cache/ganlift").expanduser()
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it onto ``path``.

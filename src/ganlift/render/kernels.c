@@ -1,0 +1,397 @@
+/* CPU kernels of ganlift's renderer: the hard z-buffer, one loop per triangle, and the
+ * per-pixel interpolation with its gradient.
+ *
+ * The same decision rule as the vectorised PyTorch z-buffer in rasterize.py: a pixel centre
+ * (integer coordinates) belongs to a triangle when each of its barycentric weights is
+ * >= -tol; of the triangles holding it, the one with the largest 1/z (interpolated linearly on
+ * screen, the nearest) wins, ties going to the larger face id. Triangles with a corner at
+ * z <= znear, or with a screen area <= min_area (or not finite), are not drawn. Both windings
+ * are drawn (no back-face culling). All arithmetic is in double precision.
+ *
+ * Why hand-written: PyTorch has no fused rasteriser on the CPU, and the vectorised one spends
+ * its time on about a hundred whole-tensor passes over every triangle; pytorch3d, which has
+ * one, cannot be installed here. rasterize.py compiles this file once per machine with the
+ * system C compiler and falls back to the PyTorch z-buffer without one.
+ *
+ * The buffer holds per pixel (float32 bits of 1/z) << 32 | face id; 0 means no face, since a
+ * drawn face writes 1/z >= 1e-30.
+ */
+#include <math.h>
+#include <stdint.h>
+
+/* The storage type of every array: compiled once with float and once with double
+ * (-DREAL=...); the arithmetic is double precision in both. */
+#ifndef REAL
+#define REAL double
+#endif
+typedef REAL real;
+
+static inline double min3(double a, double b, double c) { double m = a < b ? a : b; return m < c ? m : c; }
+static inline double max3(double a, double b, double c) { double m = a > b ? a : b; return m > c ? m : c; }
+
+/* The first integer >= x and the last integer <= x, for x clamped to [lo - 1, hi + 1] first
+ * (so the conversion to int64 cannot overflow; the caller clamps to [lo, hi] after). */
+static inline int64_t ceil_in(double x, int64_t lo, int64_t hi) {
+    if (!(x > (double)(lo - 1))) return lo - 1; /* also NaN */
+    if (x > (double)(hi + 1)) return hi + 1;
+    int64_t i = (int64_t)x; /* truncates towards zero */
+    return (double)i < x ? i + 1 : i;
+}
+static inline int64_t floor_in(double x, int64_t lo, int64_t hi) {
+    if (!(x < (double)(hi + 1))) return hi + 1;
+    if (x < (double)(lo - 1)) return lo - 1;
+    int64_t i = (int64_t)x;
+    return (double)i > x ? i - 1 : i;
+}
+
+static void draw(const real *p0, const real *p1, const real *p2, int64_t face, int64_t *buf,
+                 int64_t height, int64_t width, double znear, double tol, double min_area) {
+    const double u0 = p0[0], v0 = p0[1], z0 = p0[2];
+    const double u1 = p1[0], v1 = p1[1], z1 = p1[2];
+    const double u2 = p2[0], v2 = p2[1], z2 = p2[2];
+    if (!(z0 > znear && z1 > znear && z2 > znear)) return;
+    const double du1 = u1 - u0, dv1 = v1 - v0, du2 = u2 - u0, dv2 = v2 - v0;
+    const double area = du1 * dv2 - dv1 * du2;
+    if (!(fabs(area) > min_area && fabs(area) < INFINITY)) return;
+    const double pad = 1e-3; /* widen the box a hair: centres on its edge are not lost */
+    int64_t lo_u = ceil_in(min3(u0, u1, u2) - pad, 0, width - 1);
+    int64_t hi_u = floor_in(max3(u0, u1, u2) + pad, 0, width - 1);
+    int64_t lo_v = ceil_in(min3(v0, v1, v2) - pad, 0, height - 1);
+    int64_t hi_v = floor_in(max3(v0, v1, v2) + pad, 0, height - 1);
+    if (lo_u < 0) lo_u = 0;
+    if (lo_v < 0) lo_v = 0;
+    if (hi_u > width - 1) hi_u = width - 1;
+    if (hi_v > height - 1) hi_v = height - 1;
+    if (hi_u < lo_u || hi_v < lo_v) return;
+    /* Barycentric weights are affine in the pixel centre: b1 = e1 + x * a1 (and b2) along a
+     * row. In each row the centres inside form one run (the triangle is convex): start at the
+     * first centre the three bounds allow, rounded down, and walk to the first one outside. */
+    const double inv = 1.0 / area;
+    const double a1 = dv2 * inv, a2 = -dv1 * inv; /* d b1 / dx, d b2 / dx */
+    double iz0 = 0.0, iz1 = 0.0, iz2 = 0.0;
+    int have_iz = 0;
+    for (int64_t y = lo_v; y <= hi_v; ++y) {
+        const double dy = (double)y - v0;
+        const double e1 = (-u0 * dv2 - dy * du2) * inv; /* b1 at x = 0 */
+        const double e2 = (du1 * dy + dv1 * u0) * inv;  /* b2 at x = 0 */
+        /* Lower bound of x from each weight >= -tol where the weight grows with x. */
+        double start = (double)lo_u;
+        if (a1 > 0) { double t = (-tol - e1) / a1; if (t > start) start = t; }
+        if (a2 > 0) { double t = (-tol - e2) / a2; if (t > start) start = t; }
+        if (a1 + a2 < 0) { double t = (1.0 + tol - e1 - e2) / (a1 + a2); if (t > start) start = t; }
+        int64_t x = floor_in(start, lo_u, hi_u + 1);
+        if (x < lo_u) x = lo_u;
+        int seen = 0;
+        for (; x <= hi_u; ++x) {
+            const double dx = (double)x - u0;
+            const double b1 = (dx * dv2 - dy * du2) * inv;
+            const double b2 = (du1 * dy - dv1 * dx) * inv;
+            const double b0 = 1.0 - b1 - b2;
+            if (b0 < -tol || b1 < -tol || b2 < -tol) {
+                if (seen) break;
+                continue;
+            }
+            seen = 1;
+            if (!have_iz) { iz0 = 1.0 / z0; iz1 = 1.0 / z1; iz2 = 1.0 / z2; have_iz = 1; }
+            float invz = (float)(b0 * iz0 + b1 * iz1 + b2 * iz2);
+            if (!(invz >= 1e-30f)) invz = 1e-30f;
+            union { float f; uint32_t u; } bits = {invz};
+            const int64_t packed = (int64_t)(((uint64_t)bits.u << 32) | (uint64_t)face);
+            int64_t *slot = buf + y * width + x;
+            if (packed > *slot) *slot = packed;
+        }
+    }
+}
+
+/* Grid mesh of projected vertices screen[batch][size][size2][3] (u, v, z): quad
+ * q = i * (size2 - 1) + j has faces 2q = (a, b, c) and 2q + 1 = (b, d, c), a = (i, j),
+ * b = (i, j + 1), c = (i + 1, j), d = (i + 1, j + 1) (grid_faces order). buf is
+ * [batch][height][width], zero on entry. */
+void ganlift_zbuffer_grid(const real *screen, int64_t batch, int64_t size, int64_t size2, int64_t height,
+                          int64_t width, double znear, double tol, double min_area, int64_t *buf) {
+    for (int64_t n = 0; n < batch; ++n) {
+        const real *s = screen + n * size * size2 * 3;
+        int64_t *out = buf + n * height * width;
+        for (int64_t i = 0; i + 1 < size; ++i) {
+            for (int64_t j = 0; j + 1 < size2; ++j) {
+                const real *a = s + (i * size2 + j) * 3, *b = a + 3;
+                const real *c = a + size2 * 3, *d = c + 3;
+                const int64_t q = i * (size2 - 1) + j;
+                draw(a, b, c, 2 * q, out, height, width, znear, tol, min_area);
+                draw(b, d, c, 2 * q + 1, out, height, width, znear, tol, min_area);
+            }
+        }
+    }
+}
+
+/* Triangle list tri[batch][faces][3 corners][3] (u, v, z); buf as above. */
+void ganlift_zbuffer_triangles(const real *tri, int64_t batch, int64_t faces, int64_t height, int64_t width,
+                               double znear, double tol, double min_area, int64_t *buf) {
+    for (int64_t n = 0; n < batch; ++n) {
+        int64_t *out = buf + n * height * width;
+        for (int64_t f = 0; f < faces; ++f) {
+            const real *t = tri + (n * faces + f) * 9;
+            draw(t, t + 3, t + 6, f, out, height, width, znear, tol, min_area);
+        }
+    }
+}
+
+/* Corners of grid face f of a (size x size) vertex grid, in grid_faces order. */
+static inline void grid_corners(int64_t f, int64_t size, int64_t *k0, int64_t *k1, int64_t *k2) {
+    const int64_t q = f >> 1, i = q / (size - 1), j = q % (size - 1), a = i * size + j;
+    if (f & 1) { *k0 = a + 1; *k1 = a + 1 + size; *k2 = a + size; }
+    else { *k0 = a; *k1 = a + 1; *k2 = a + size; }
+}
+
+/* Per covered pixel: camera depth and the grid_sample coordinates of the visible point on the
+ * canonical maps (Renderer._interpolate in base.py, which documents the maths). screen is
+ * [batch][size * size][3], depth [batch][size * size], face [batch][height][width] (-1 on the
+ * background); z and grid ([batch][height][width][2]) are written, 1 and 0 on the
+ * background. */
+void ganlift_interpolate(const real *screen, const real *depth, const int64_t *face, int64_t batch,
+                         int64_t size, int64_t height, int64_t width, double znear, real *z, real *grid) {
+    const int64_t n = size * size, pixels = height * width;
+    const double c = 2.0 / (double)(size - 1);
+    for (int64_t b = 0; b < batch; ++b) {
+        const real *s = screen + b * n * 3, *d = depth + b * n;
+        for (int64_t p = 0; p < pixels; ++p) {
+            const int64_t o = b * pixels + p, f = face[o];
+            if (f < 0) { z[o] = 1.0; grid[2 * o] = 0.0; grid[2 * o + 1] = 0.0; continue; }
+            int64_t k[3];
+            grid_corners(f, size, &k[0], &k[1], &k[2]);
+            double u[3], v[3], iz[3], r[3];
+            for (int m = 0; m < 3; ++m) {
+                const real *q = s + 3 * k[m];
+                u[m] = q[0]; v[m] = q[1];
+                iz[m] = q[2] > znear ? 1.0 / q[2] : 1.0;
+                r[m] = d[k[m]] * iz[m];
+            }
+            const double du1 = u[1] - u[0], dv1 = v[1] - v[0], du2 = u[2] - u[0], dv2 = v[2] - v[0];
+            const double dx = (double)(p % width) - u[0], dy = (double)(p / width) - v[0];
+            const double ia = 1.0 / (du1 * dv2 - dv1 * du2);
+            const double s1 = (dx * dv2 - dy * du2) * ia, s2 = (du1 * dy - dv1 * dx) * ia, s0 = 1.0 - s1 - s2;
+            z[o] = 1.0 / (s0 * iz[0] + s1 * iz[1] + s2 * iz[2]);
+            const double t0 = s0 * r[0], t1 = s1 * r[1], t2 = s2 * r[2];
+            const double sc = c / (t0 + t1 + t2);
+            grid[2 * o] = (t0 * (double)(k[0] % size) + t1 * (double)(k[1] % size) + t2 * (double)(k[2] % size)) * sc - 1.0;
+            grid[2 * o + 1] = (t0 * (double)(k[0] / size) + t1 * (double)(k[1] / size) + t2 * (double)(k[2] / size)) * sc - 1.0;
+        }
+    }
+}
+
+/* The gradient of ganlift_interpolate: given dL/dz and dL/dgrid, adds dL/dscreen
+ * ([batch][size * size][3]) and dL/ddepth ([batch][size * size]), which must start at 0. */
+void ganlift_interpolate_backward(const real *screen, const real *depth, const int64_t *face, int64_t batch,
+                                  int64_t size, int64_t height, int64_t width, double znear, const real *gz,
+                                  const real *ggrid, real *gscreen, real *gdepth) {
+    const int64_t n = size * size, pixels = height * width;
+    const double c = 2.0 / (double)(size - 1);
+    for (int64_t b = 0; b < batch; ++b) {
+        const real *s = screen + b * n * 3, *d = depth + b * n;
+        real *gs = gscreen + b * n * 3, *gd = gdepth + b * n;
+        for (int64_t p = 0; p < pixels; ++p) {
+            const int64_t o = b * pixels + p, f = face[o];
+            if (f < 0) continue;
+            int64_t k[3];
+            grid_corners(f, size, &k[0], &k[1], &k[2]);
+            double u[3], v[3], iz[3], r[3], cu[3], cv[3];
+            int live[3];
+            for (int m = 0; m < 3; ++m) {
+                const real *q = s + 3 * k[m];
+                u[m] = q[0]; v[m] = q[1];
+                live[m] = q[2] > znear;
+                iz[m] = live[m] ? 1.0 / q[2] : 1.0;
+                r[m] = d[k[m]] * iz[m];
+                cu[m] = (double)(k[m] % size); cv[m] = (double)(k[m] / size);
+            }
+            const double du1 = u[1] - u[0], dv1 = v[1] - v[0], du2 = u[2] - u[0], dv2 = v[2] - v[0];
+            const double dx = (double)(p % width) - u[0], dy = (double)(p / width) - v[0];
+            const double ia = 1.0 / (du1 * dv2 - dv1 * du2);
+            double sb[3];
+            sb[1] = (dx * dv2 - dy * du2) * ia; sb[2] = (du1 * dy - dv1 * dx) * ia; sb[0] = 1.0 - sb[1] - sb[2];
+            const double zp = 1.0 / (sb[0] * iz[0] + sb[1] * iz[1] + sb[2] * iz[2]);
+            double t[3], T = 0.0, Gu = 0.0, Gv = 0.0;
+            for (int m = 0; m < 3; ++m) { t[m] = sb[m] * r[m]; T += t[m]; Gu += t[m] * cu[m]; Gv += t[m] * cv[m]; }
+            const double sc = c / T, mu = Gu / T, mv = Gv / T;
+            const double ggu = ggrid[2 * o], ggv = ggrid[2 * o + 1];
+            const double ginvz = -gz[o] * zp * zp;
+            double gsb[3];
+            for (int m = 0; m < 3; ++m) {
+                const double gt = sc * (ggu * (cu[m] - mu) + ggv * (cv[m] - mv));
+                const double gr = gt * sb[m];
+                const double giz = ginvz * sb[m] + gr * d[k[m]];
+                gsb[m] = gt * r[m] + ginvz * iz[m];
+                gd[k[m]] += gr * iz[m];
+                if (live[m]) gs[3 * k[m] + 2] += -giz * iz[m] * iz[m];
+            }
+            /* s1 = n1 / A, s2 = n2 / A, s0 = 1 - s1 - s2. */
+            const double a1 = gsb[1] - gsb[0], a2 = gsb[2] - gsb[0];
+            const double gn1 = a1 * ia, gn2 = a2 * ia, gA = -(a1 * sb[1] + a2 * sb[2]) * ia;
+            const double gdx = gn1 * dv2 - gn2 * dv1, gdy = -gn1 * du2 + gn2 * du1;
+            const double gdu1 = gn2 * dy + gA * dv2, gdv1 = -gn2 * dx - gA * du2;
+            const double gdu2 = -gn1 * dy - gA * dv1, gdv2 = gn1 * dx + gA * du1;
+            gs[3 * k[1]] += gdu1; gs[3 * k[1] + 1] += gdv1;
+            gs[3 * k[2]] += gdu2; gs[3 * k[2] + 1] += gdv2;
+            gs[3 * k[0]] += -(gdu1 + gdu2) - gdx; gs[3 * k[0] + 1] += -(gdv1 + gdv2) - gdy;
+        }
+    }
+}
+
+/* Unit normals of a grid of points (shading.normals_from_points): tangents are central
+ * differences along columns (tu) and rows (tv), one-sided on the border, n = tv x tu scaled
+ * by 1 / sqrt(max(|n|^2, eps^2)). points is [batch][height][width][3]; normal is
+ * [batch][3][height][width]. */
+static inline void tangents(const real *p, int64_t i, int64_t j, int64_t height, int64_t width, double *tu,
+                            double *tv, int64_t *ju, int64_t *jd, int64_t *iu, int64_t *id) {
+    *ju = j + 1 < width ? j + 1 : j; *jd = j > 0 ? j - 1 : j;
+    *iu = i + 1 < height ? i + 1 : i; *id = i > 0 ? i - 1 : i;
+    for (int c = 0; c < 3; ++c) {
+        tu[c] = p[(i * width + *ju) * 3 + c] - p[(i * width + *jd) * 3 + c];
+        tv[c] = p[(*iu * width + j) * 3 + c] - p[(*id * width + j) * 3 + c];
+    }
+}
+
+void ganlift_normals(const real *points, int64_t batch, int64_t height, int64_t width, double eps,
+                     real *normal) {
+    const int64_t hw = height * width;
+    for (int64_t b = 0; b < batch; ++b) {
+        const real *p = points + b * hw * 3;
+        real *out = normal + b * 3 * hw;
+        for (int64_t i = 0; i < height; ++i) {
+            for (int64_t j = 0; j < width; ++j) {
+                double tu[3], tv[3];
+                int64_t ju, jd, iu, id;
+                tangents(p, i, j, height, width, tu, tv, &ju, &jd, &iu, &id);
+                const double nx = tv[1] * tu[2] - tv[2] * tu[1];
+                const double ny = tv[2] * tu[0] - tv[0] * tu[2];
+                const double nz = tv[0] * tu[1] - tv[1] * tu[0];
+                double sq = nx * nx + ny * ny + nz * nz;
+                if (sq < eps * eps) sq = eps * eps;
+                const double inv = 1.0 / sqrt(sq);
+                const int64_t o = i * width + j;
+                out[o] = nx * inv; out[hw + o] = ny * inv; out[2 * hw + o] = nz * inv;
+            }
+        }
+    }
+}
+
+/* Adds dL/dpoints ([batch][height][width][3], starting at 0) given dL/dnormal. */
+void ganlift_normals_backward(const real *points, int64_t batch, int64_t height, int64_t width, double eps,
+                              const real *gnormal, real *gpoints) {
+    const int64_t hw = height * width;
+    for (int64_t b = 0; b < batch; ++b) {
+        const real *p = points + b * hw * 3, *g = gnormal + b * 3 * hw;
+        real *gp = gpoints + b * hw * 3;
+        for (int64_t i = 0; i < height; ++i) {
+            for (int64_t j = 0; j < width; ++j) {
+                double tu[3], tv[3];
+                int64_t ju, jd, iu, id;
+                tangents(p, i, j, height, width, tu, tv, &ju, &jd, &iu, &id);
+                const double n[3] = {tv[1] * tu[2] - tv[2] * tu[1], tv[2] * tu[0] - tv[0] * tu[2],
+                                     tv[0] * tu[1] - tv[1] * tu[0]};
+                const double sq = n[0] * n[0] + n[1] * n[1] + n[2] * n[2];
+                const int64_t o = i * width + j;
+                const double go[3] = {g[o], g[hw + o], g[2 * hw + o]};
+                double gn[3];
+                if (sq < eps * eps) { /* the clamp: a constant scale */
+                    const double inv = 1.0 / eps;
+                    for (int c = 0; c < 3; ++c) gn[c] = go[c] * inv;
+                } else {
+                    const double inv = 1.0 / sqrt(sq);
+                    const double dot = (n[0] * go[0] + n[1] * go[1] + n[2] * go[2]) * inv * inv;
+                    for (int c = 0; c < 3; ++c) gn[c] = (go[c] - n[c] * dot) * inv;
+                }
+                /* n = tv x tu: dL/dtv = tu x gn, dL/dtu = gn x tv. */
+                const double gtv[3] = {tu[1] * gn[2] - tu[2] * gn[1], tu[2] * gn[0] - tu[0] * gn[2],
+                                       tu[0] * gn[1] - tu[1] * gn[0]};
+                const double gtu[3] = {gn[1] * tv[2] - gn[2] * tv[1], gn[2] * tv[0] - gn[0] * tv[2],
+                                       gn[0] * tv[1] - gn[1] * tv[0]};
+                for (int c = 0; c < 3; ++c) {
+                    gp[(i * width + ju) * 3 + c] += gtu[c];
+                    gp[(i * width + jd) * 3 + c] -= gtu[c];
+                    gp[(iu * width + j) * 3 + c] += gtv[c];
+                    gp[(id * width + j) * 3 + c] -= gtv[c];
+                }
+            }
+        }
+    }
+}
+
+/* Posed vertices and their projection (camera.posed_points then camera.project, paper eq. 1):
+ * p = ((j - c) / f * d, (i - c) / f * d, d) with the maps' intrinsics (f, c), moved by
+ * m = R (p - pivot) + pivot + t with pivot (0, 0, 1), blended P = T m + (1 - T) p, projected
+ * with the output's intrinsics (fo, co) to (fo Px / Pz + co, fo Py / Pz + co, Pz).
+ * depth and transform are [batch][size][size], rot [batch][3][3], shift [batch][3]; points
+ * and screen are [batch][size][size][3]. */
+void ganlift_pose(const real *depth, const real *transform, const real *rot, const real *shift,
+                  int64_t batch, int64_t size, double f, double c, double fo, double co, real *points,
+                  real *screen) {
+    const int64_t n = size * size;
+    for (int64_t b = 0; b < batch; ++b) {
+        const real *R = rot + 9 * b, *t = shift + 3 * b;
+        for (int64_t k = 0; k < n; ++k) {
+            const int64_t o = b * n + k;
+            const double d = depth[o], T = transform[o];
+            const double p[3] = {((double)(k % size) - c) / f * d, ((double)(k / size) - c) / f * d, d};
+            const double q[3] = {p[0], p[1], p[2] - 1.0};
+            double P[3];
+            for (int r = 0; r < 3; ++r) {
+                const double m = R[3 * r] * q[0] + R[3 * r + 1] * q[1] + R[3 * r + 2] * q[2] + (r == 2) + t[r];
+                P[r] = T * m + (1.0 - T) * p[r];
+            }
+            real *po = points + 3 * o, *so = screen + 3 * o;
+            po[0] = P[0]; po[1] = P[1]; po[2] = P[2];
+            so[0] = fo * P[0] / P[2] + co; so[1] = fo * P[1] / P[2] + co; so[2] = P[2];
+        }
+    }
+}
+
+/* Adds the gradients of ganlift_pose: given dL/dpoints and dL/dscreen, writes dL/ddepth and
+ * dL/dtransform ([batch][size][size]) and adds dL/drot ([batch][3][3]) and dL/dshift
+ * ([batch][3]), which must start at 0. */
+void ganlift_pose_backward(const real *depth, const real *transform, const real *rot, const real *shift,
+                           int64_t batch, int64_t size, double f, double c, double fo, double co,
+                           const real *gpoints, const real *gscreen, real *gdepth, real *gtransform,
+                           real *grot, real *gshift) {
+    const int64_t n = size * size;
+    (void)co;
+    for (int64_t b = 0; b < batch; ++b) {
+        const real *R = rot + 9 * b, *t = shift + 3 * b;
+        double gR[9] = {0.0}, gt[3] = {0.0}; /* sums over the vertices, in double */
+        for (int64_t k = 0; k < n; ++k) {
+            const int64_t o = b * n + k;
+            const double d = depth[o], T = transform[o];
+            const double kx = ((double)(k % size) - c) / f, ky = ((double)(k / size) - c) / f;
+            const double p[3] = {kx * d, ky * d, d};
+            const double q[3] = {p[0], p[1], p[2] - 1.0};
+            double m[3], P[3];
+            for (int r = 0; r < 3; ++r) {
+                m[r] = R[3 * r] * q[0] + R[3 * r + 1] * q[1] + R[3 * r + 2] * q[2] + (r == 2) + t[r];
+                P[r] = T * m[r] + (1.0 - T) * p[r];
+            }
+            const real *gp = gpoints + 3 * o, *gs = gscreen + 3 * o;
+            const double iz = 1.0 / P[2];
+            double gP[3];
+            gP[0] = gp[0] + fo * iz * gs[0];
+            gP[1] = gp[1] + fo * iz * gs[1];
+            gP[2] = gp[2] + gs[2] - fo * iz * iz * (P[0] * gs[0] + P[1] * gs[1]);
+            double gT = 0.0, gq[3] = {0.0, 0.0, 0.0};
+            for (int r = 0; r < 3; ++r) {
+                gT += gP[r] * (m[r] - p[r]);
+                const double gm = T * gP[r];
+                gt[r] += gm;
+                for (int s = 0; s < 3; ++s) {
+                    gR[3 * r + s] += gm * q[s];
+                    gq[s] += R[3 * r + s] * gm;
+                }
+            }
+            gtransform[o] = gT;
+            /* p enters directly (1 - T) and through q = p - pivot. */
+            const double g0 = (1.0 - T) * gP[0] + gq[0], g1 = (1.0 - T) * gP[1] + gq[1];
+            const double g2 = (1.0 - T) * gP[2] + gq[2];
+            gdepth[o] = kx * g0 + ky * g1 + g2;
+        }
+        for (int r = 0; r < 9; ++r) grot[9 * b + r] += gR[r];
+        for (int r = 0; r < 3; ++r) gshift[3 * b + r] += gt[r];
+    }
+}

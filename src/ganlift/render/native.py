@@ -1,0 +1,295 @@
+"""The renderer's compiled CPU kernels (``kernels.c``): built once per machine, loaded with ctypes.
+
+The pure-PyTorch renderer runs anywhere; on the CPU it spends its time on many whole-tensor
+passes (about a hundred per triangle in the z-buffer). Its geometry stages have a C version
+here, with the same results up to rounding: the z-buffer (:mod:`ganlift.render.rasterize`),
+the posed and projected vertices (eq. 1), the normals of the posed surface and the per-pixel
+interpolation of depth and texture coordinates, the last three with their gradients
+(:class:`torch.autograd.Function`, first derivatives). Texture sampling and shading stay in
+PyTorch.
+
+``kernels.c`` is compiled twice (float32 and float64 storage, double-precision arithmetic)
+with the system C compiler (``$CC``, else ``cc``) the first time it is needed, kept in
+``$GANLIFT_HOME/native`` (default ``~/.cache/ganlift/native``) under names that hash the
+source and flags, and called through ctypes (which releases the GIL). No compiler, a failed build or ``GANLIFT_NATIVE=0`` means :func:`library` returns None
+and the PyTorch code runs; so do CUDA tensors.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from ganlift.utils.io import ganlift_home
+
+SOURCE = Path(__file__).with_name("kernels.c")
+# No -ffast-math: the inside test and the depth order must follow IEEE arithmetic.
+FLAGS = ["-O2", "-std=c99", "-shared", "-fPIC"]
+_STORAGE = {torch.float32: "float", torch.float64: "double"}
+
+_loaded: dict[str, "Kernels | None"] = {}
+
+
+def enabled() -> bool:
+    """False when ``GANLIFT_NATIVE`` is ``0``, ``false``, ``no`` or ``off``."""
+    return os.environ.get("GANLIFT_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def cache_dir() -> Path:
+    """Where built libraries are kept: ``$GANLIFT_HOME/native``."""
+    return ganlift_home() / "native"
+
+
+def compiler() -> str | None:
+    """The C compiler command: ``$CC`` or ``cc`` when found on the PATH, else None."""
+    cc = os.environ.get("CC") or "cc"
+    return cc if shutil.which(cc.split()[0]) else None
+
+
+class Kernels:
+    """The two builds of ``kernels.c``; :meth:`lib` picks one by tensor dtype."""
+
+    def __init__(self, libs: dict[str, ctypes.CDLL]) -> None:
+        self.libs = libs
+
+    def lib(self, dtype: torch.dtype) -> tuple[ctypes.CDLL, torch.dtype]:
+        """The build for ``dtype`` and the dtype its arrays must have (float64 for anything
+        but float32)."""
+        storage = dtype if dtype in _STORAGE else torch.float64
+        return self.libs[_STORAGE[storage]], storage
+
+
+def library() -> Kernels | None:
+    """The loaded kernels, built (or found in :func:`cache_dir`) on first use, once per
+    process; None where they cannot be had (the reason is warned once)."""
+    if not enabled() or sys.platform == "win32":
+        return None
+    key = "kernels"
+    if key not in _loaded:
+        try:
+            _loaded[key] = Kernels({real: _load(_build(real)) for real in _STORAGE.values()})
+        except (OSError, subprocess.SubprocessError, RuntimeError) as err:
+            warnings.warn(f"ganlift: the compiled renderer kernels are not available ({err}); using the PyTorch "
+                          "code (slower on the CPU). Set GANLIFT_NATIVE=0 to skip the attempt.", RuntimeWarning,
+                          stacklevel=2)
+            _loaded[key] = None
+    return _loaded[key]
+
+
+def _build(real: str) -> Path:
+    cc = compiler()
+    if cc is None:
+        raise RuntimeError("no C compiler found (set CC, or install cc)")
+    flags = [*FLAGS, f"-DREAL={real}"]
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join([cc, *flags]).encode()).hexdigest()[:16]
+    out = cache_dir() / f"kernels-{real}-{digest}-{platform.machine()}.so"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Build next to the target, then rename: a concurrent build never sees a partial file.
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
+    os.close(fd)
+    try:
+        cmd = [*cc.split(), *flags, "-o", tmp, str(SOURCE), "-lm"]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if res.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {res.stderr.strip()[-500:]}")
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def _load(path: Path) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(path))
+    i64, f64, ptr = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
+    signatures = {
+        "ganlift_zbuffer_grid": [ptr, i64, i64, i64, i64, i64, f64, f64, f64, ptr],
+        "ganlift_zbuffer_triangles": [ptr, i64, i64, i64, i64, f64, f64, f64, ptr],
+        "ganlift_interpolate": [ptr, ptr, ptr, i64, i64, i64, i64, f64, ptr, ptr],
+        "ganlift_interpolate_backward": [ptr, ptr, ptr, i64, i64, i64, i64, f64, ptr, ptr, ptr, ptr],
+        "ganlift_normals": [ptr, i64, i64, i64, f64, ptr],
+        "ganlift_normals_backward": [ptr, i64, i64, i64, f64, ptr, ptr],
+        "ganlift_pose": [ptr, ptr, ptr, ptr, i64, i64, f64, f64, f64, f64, ptr, ptr],
+        "ganlift_pose_backward": [ptr, ptr, ptr, ptr, i64, i64, f64, f64, f64, f64, ptr, ptr, ptr, ptr, ptr, ptr],
+    }
+    for name, args in signatures.items():
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = args, None
+    return lib
+
+
+def _array(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` as a contiguous CPU array of ``dtype`` (no copy when it already is one)."""
+    return x.detach().to(dtype).contiguous()
+
+
+# ------------------------------------------------------------------------------ z-buffer
+def _faces(buf: torch.Tensor) -> torch.Tensor:
+    return torch.where(buf >= 2**32, buf & 0xFFFFFFFF, -1)
+
+
+def zbuffer_grid(screen: torch.Tensor, height: int, width: int, znear: float, tol: float, min_area: float,
+                 kernels: Kernels) -> torch.Tensor:
+    """:func:`ganlift.render.rasterize.rasterize_grid` in C. (B, S, S2, 3) CPU -> (B, H, W) long."""
+    lib, dtype = kernels.lib(screen.dtype)
+    s = _array(screen, dtype)
+    B, S, S2 = s.shape[:3]
+    buf = torch.zeros(B, height, width, dtype=torch.long)
+    lib.ganlift_zbuffer_grid(s.data_ptr(), B, S, S2, height, width, znear, tol, min_area, buf.data_ptr())
+    return _faces(buf)
+
+
+def zbuffer_triangles(tri: torch.Tensor, height: int, width: int, znear: float, tol: float, min_area: float,
+                      kernels: Kernels) -> torch.Tensor:
+    """:func:`ganlift.render.rasterize.rasterize_triangles` in C. (B, F, 3, 3) CPU -> (B, H, W) long."""
+    lib, dtype = kernels.lib(tri.dtype)
+    t = _array(tri, dtype)
+    B, F = t.shape[:2]
+    buf = torch.zeros(B, height, width, dtype=torch.long)
+    lib.ganlift_zbuffer_triangles(t.data_ptr(), B, F, height, width, znear, tol, min_area, buf.data_ptr())
+    return _faces(buf)
+
+
+# ------------------------------------------------------------------------------ interpolation
+class _Interpolate(torch.autograd.Function):
+    """Depth and texture coordinates per pixel, differentiable in screen and depth."""
+
+    @staticmethod
+    def forward(ctx, screen, depth, face, znear, kernels):
+        lib, dtype = kernels.lib(screen.dtype)
+        B, S = screen.shape[:2]  # (B, S, S, 3) and (B, 1, S, S)
+        H, W = face.shape[1:]
+        s, d, f = _array(screen, dtype), _array(depth, dtype), face.contiguous()
+        z = torch.empty(B, H, W, dtype=dtype)
+        grid = torch.empty(B, H, W, 2, dtype=dtype)
+        lib.ganlift_interpolate(s.data_ptr(), d.data_ptr(), f.data_ptr(), B, S, H, W, znear, z.data_ptr(),
+                                grid.data_ptr())
+        ctx.save_for_backward(s, d, f)
+        ctx.znear, ctx.lib, ctx.dtypes = znear, lib, (screen.dtype, depth.dtype)
+        return z.to(screen.dtype), grid.to(screen.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_z, grad_grid):
+        s, d, f = ctx.saved_tensors
+        B, S = s.shape[:2]
+        H, W = f.shape[1:]
+        gz = _array(torch.zeros(B, H, W) if grad_z is None else grad_z, s.dtype)
+        gg = _array(torch.zeros(B, H, W, 2) if grad_grid is None else grad_grid, s.dtype)
+        gs, gd = torch.zeros_like(s), torch.zeros_like(d)
+        ctx.lib.ganlift_interpolate_backward(s.data_ptr(), d.data_ptr(), f.data_ptr(), B, S, H, W, ctx.znear,
+                                             gz.data_ptr(), gg.data_ptr(), gs.data_ptr(), gd.data_ptr())
+        return gs.to(ctx.dtypes[0]), gd.to(ctx.dtypes[1]), None, None, None
+
+
+def interpolate(screen: torch.Tensor, depth: torch.Tensor, face: torch.Tensor, znear: float,
+                kernels: Kernels) -> tuple[torch.Tensor, torch.Tensor]:
+    """:meth:`ganlift.render.base.Renderer._interpolate` in C.
+
+    Args:
+        screen: (B, S, S, 3) projected vertices; depth: (B, 1, S, S) canonical depth;
+        face: (B, H, W) long face per pixel (-1 = background); znear: the near plane.
+
+    Returns:
+        ``(z, grid)``: (B, H, W) camera depth (1 on the background) and (B, H, W, 2)
+        ``grid_sample`` coordinates (0 on the background).
+    """
+    return _Interpolate.apply(screen, depth, face, float(znear), kernels)
+
+
+# ------------------------------------------------------------------------------ normals
+class _Normals(torch.autograd.Function):
+    """Unit normals of a grid of points, differentiable in the points."""
+
+    @staticmethod
+    def forward(ctx, points, eps, kernels):
+        lib, dtype = kernels.lib(points.dtype)
+        B, H, W = points.shape[:3]
+        p = _array(points, dtype)
+        out = torch.empty(B, 3, H, W, dtype=dtype)
+        lib.ganlift_normals(p.data_ptr(), B, H, W, eps, out.data_ptr())
+        ctx.save_for_backward(p)
+        ctx.eps, ctx.lib, ctx.dtype = eps, lib, points.dtype
+        return out.to(points.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        (p,) = ctx.saved_tensors
+        B, H, W = p.shape[:3]
+        g = _array(grad, p.dtype)
+        gp = torch.zeros_like(p)
+        ctx.lib.ganlift_normals_backward(p.data_ptr(), B, H, W, ctx.eps, g.data_ptr(), gp.data_ptr())
+        return gp.to(ctx.dtype), None, None
+
+
+def normals(points: torch.Tensor, eps: float, kernels: Kernels) -> torch.Tensor:
+    """:func:`ganlift.render.shading.normals_from_points` in C: (B, H, W, 3) points ->
+    (B, 3, H, W) unit normals."""
+    return _Normals.apply(points, float(eps), kernels)
+
+
+# ------------------------------------------------------------------------------ posing
+class _Pose(torch.autograd.Function):
+    """Posed vertices and their projection, differentiable in depth, T, R and t."""
+
+    @staticmethod
+    def forward(ctx, depth, transform, rot, shift, intrinsics, kernels):
+        lib, dtype = kernels.lib(depth.dtype)
+        B, S = depth.shape[0], depth.shape[-1]
+        args = [_array(x, dtype) for x in (depth, transform, rot, shift)]
+        points = torch.empty(B, S, S, 3, dtype=dtype)
+        screen = torch.empty(B, S, S, 3, dtype=dtype)
+        lib.ganlift_pose(*(a.data_ptr() for a in args), B, S, *intrinsics, points.data_ptr(), screen.data_ptr())
+        ctx.save_for_backward(*args)
+        ctx.intrinsics, ctx.lib = intrinsics, lib
+        ctx.dtypes = tuple(x.dtype for x in (depth, transform, rot, shift))
+        return points.to(depth.dtype), screen.to(depth.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_points, grad_screen):
+        depth, transform, rot, shift = ctx.saved_tensors
+        B, S = depth.shape[0], depth.shape[-1]
+        gp = _array(torch.zeros(B, S, S, 3) if grad_points is None else grad_points, depth.dtype)
+        gs = _array(torch.zeros(B, S, S, 3) if grad_screen is None else grad_screen, depth.dtype)
+        gd, gT = torch.empty_like(depth), torch.empty_like(transform)
+        gR, gt = torch.zeros_like(rot), torch.zeros_like(shift)
+        ctx.lib.ganlift_pose_backward(*(a.data_ptr() for a in (depth, transform, rot, shift)), B, S,
+                                      *ctx.intrinsics, gp.data_ptr(), gs.data_ptr(), gd.data_ptr(), gT.data_ptr(),
+                                      gR.data_ptr(), gt.data_ptr())
+        grads = [g.to(dt) for g, dt in zip((gd, gT, gR, gt), ctx.dtypes)]
+        return (*grads, None, None)
+
+
+def pose(depth: torch.Tensor, transform: torch.Tensor, rot: torch.Tensor, shift: torch.Tensor,
+         intrinsics: tuple[float, float, float, float], kernels: Kernels) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`ganlift.render.camera.posed_points` then :func:`~ganlift.render.camera.project`
+    in C (paper eq. 1).
+
+    Args:
+        depth: (B, 1, S, S) canonical depth; transform: (B, 1, S, S) pinned T;
+        rot: (B, 3, 3) rotation matrices; shift: (B, 3) translations;
+        intrinsics: ``(f, c)`` of the maps, then ``(f, c)`` of the output image.
+
+    Returns:
+        ``(points, screen)``: (B, S, S, 3) posed camera-frame vertices and their
+        ``(u, v, z)`` projection.
+    """
+    return _Pose.apply(depth, transform, rot, shift, tuple(float(v) for v in intrinsics), kernels)
+
+
+__all__ = ["Kernels", "library", "enabled", "cache_dir", "compiler", "zbuffer_grid", "zbuffer_triangles",
+           "interpolate", "normals", "pose"]

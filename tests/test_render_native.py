@@ -1,0 +1,167 @@
+"""The compiled CPU kernels of the renderer (ganlift.render.native) against the PyTorch code
+they replace: forward values, gradients (gradcheck and autograd of the PyTorch stages), whole
+renders, the build cache and the fallback without a compiler."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ganlift.render import create, native
+from ganlift.render.camera import focal_length, pin_frame, posed_points, project, rotation_matrix
+from ganlift.render.shading import normals_from_points
+
+D64 = torch.float64
+
+
+@pytest.fixture(scope="module")
+def kernels():
+    k = native.library()
+    if k is None:
+        pytest.skip("the compiled kernels are not available here (no C compiler)")
+    return k
+
+
+def scene(seed: int, S: int, B: int = 2, dtype=D64, noisy: bool = False):
+    g = torch.Generator().manual_seed(seed)
+    lin = torch.linspace(-1, 1, S, dtype=dtype)
+    yy, xx = torch.meshgrid(lin, lin, indexing="ij")
+    depth = (1.0 - 0.05 * torch.exp(-(xx**2 + yy**2) * 3)).expand(B, 1, S, S).clone()
+    depth += 0.01 * torch.rand(B, 1, S, S, generator=g, dtype=dtype) * (1.0 if noisy else 0.1)
+    transform = (0.6 + 0.4 * torch.rand(B, 1, S, S, generator=g, dtype=dtype)) if noisy else torch.full_like(depth, 0.9)
+    view = torch.cat([(torch.rand(B, 3, generator=g, dtype=dtype) * 2 - 1) * torch.tensor([15.0, 40.0, 5.0], dtype=dtype),
+                      (torch.rand(B, 3, generator=g, dtype=dtype) * 2 - 1) * 0.02], 1)
+    albedo = torch.rand(B, 3, S, S, generator=g, dtype=dtype)
+    light = torch.cat([torch.rand(B, 2, generator=g, dtype=dtype), torch.randn(B, 2, generator=g, dtype=dtype) * 0.5], 1)
+    return albedo, depth, transform, view, light
+
+
+def _intrinsics(S: int, out: int, fov: float = 10.0):
+    return (focal_length(S, fov), (S - 1) / 2.0, focal_length(out, fov), (out - 1) / 2.0)
+
+
+def _grads(fn, inputs, seed=3):
+    """Outputs of fn and the gradients of a random weighting of them w.r.t. the inputs."""
+    xs = [x.clone().requires_grad_(True) for x in inputs]
+    outs = fn(*xs)
+    g = torch.Generator().manual_seed(seed)
+    loss = sum((o * torch.randn(o.shape, generator=g, dtype=o.dtype)).sum() for o in outs)
+    loss.backward()
+    return [o.detach() for o in outs], [x.grad for x in xs]
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 2e-4)])
+@pytest.mark.parametrize("S,out", [(12, 12), (10, 15), (16, 9)])
+def test_pose_normals_and_interpolation_match_the_pytorch_stages(kernels, dtype, tol, S, out):
+    _, depth, transform, view, _ = scene(S, S, dtype=dtype, noisy=True)
+    r = create("torch", size=out, pin_border=1)
+
+    def torch_pose(d, t, v):
+        p = posed_points(d, r.fov, v, t, 1)
+        return p, project(p, out, r.fov)
+
+    def native_pose(d, t, v):
+        return native.pose(d, pin_frame(t, 1), rotation_matrix(v[:, :3]), v[:, 3:6], _intrinsics(S, out), kernels)
+
+    (p_t, s_t), g_t = _grads(torch_pose, (depth, transform, view))
+    (p_n, s_n), g_n = _grads(native_pose, (depth, transform, view))
+    scale = lambda x: float(x.abs().max()) + 1.0  # noqa: E731
+    for a, b in zip((p_t, s_t, *g_t), (p_n, s_n, *g_n)):
+        assert (a - b).abs().max() <= tol * scale(a)
+
+    (n_t,), (gp_t,) = _grads(lambda p: (normals_from_points(p),), (p_t,))
+    (n_n,), (gp_n,) = _grads(lambda p: (native.normals(p, 1e-12, kernels),), (p_t,))
+    assert (n_t - n_n).abs().max() <= tol * 10
+    assert (gp_t - gp_n).abs().max() <= tol * scale(gp_t)
+
+    face = r.rasterize(s_t, None, out)
+    mask = face >= 0
+    assert mask.float().mean() > 0.5
+    (z_t, grid_t), (gs_t, gd_t) = _grads(lambda s, d: r._interpolate(s, d, face), (s_t, depth))
+    (z_n, grid_n), (gs_n, gd_n) = _grads(lambda s, d: native.interpolate(s, d, face, r.znear, kernels), (s_t, depth))
+    assert (z_t - z_n)[mask].abs().max() <= tol * 10
+    assert (grid_t - grid_n)[mask].abs().max() <= tol * 10
+    assert torch.equal(z_n[~mask], torch.ones_like(z_n[~mask]))
+    # The PyTorch stage's gradients of background pixels also reach its stand-in triangle;
+    # both give zero where only background pixels were weighted.
+    (z_t, grid_t), (gs_t, gd_t) = _grads(lambda s, d: [x * (mask if x.dim() == 3 else mask[..., None])
+                                                      for x in r._interpolate(s, d, face)], (s_t, depth))
+    (z_n, grid_n), (gs_n, gd_n) = _grads(lambda s, d: [x * (mask if x.dim() == 3 else mask[..., None])
+                                                      for x in native.interpolate(s, d, face, r.znear, kernels)],
+                                         (s_t, depth))
+    assert (gs_t - gs_n).abs().max() <= tol * scale(gs_t)
+    assert (gd_t - gd_n).abs().max() <= tol * scale(gd_t)
+
+
+def test_gradcheck_of_each_kernel(kernels):
+    _, depth, transform, view, _ = scene(1, 5, B=1, noisy=True)
+    rot, shift = rotation_matrix(view[:, :3]), view[:, 3:6]
+    intr = _intrinsics(5, 7)
+    for i in range(4):
+        args = [depth, pin_frame(transform, 1), rot, shift]
+
+        def fn(x, i=i):
+            a = list(args)
+            a[i] = x
+            return native.pose(*a, intr, kernels)
+
+        assert torch.autograd.gradcheck(fn, (args[i].clone().requires_grad_(True),), eps=1e-6, atol=1e-6)
+    points, screen = native.pose(depth, pin_frame(transform, 1), rot, shift, intr, kernels)
+    assert torch.autograd.gradcheck(lambda p: native.normals(p, 1e-12, kernels),
+                                    (points.clone().requires_grad_(True),), eps=1e-6, atol=1e-6)
+    face = create("torch", size=7).rasterize(screen, None, 7)
+    assert (face >= 0).sum() > 20
+    s, d = screen.clone().requires_grad_(True), depth.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda s, d: native.interpolate(s, d, face, 1e-2, kernels), (s, d),
+                                    eps=1e-7, atol=1e-5)
+
+
+@pytest.mark.parametrize("noisy", [False, True])
+def test_renders_agree_with_the_pytorch_renderer(kernels, monkeypatch, noisy):
+    inputs = scene(7, 48, B=2, dtype=torch.float32, noisy=noisy)
+    r = create("torch", size=64)
+
+    def render(use_native: bool):
+        monkeypatch.setenv("GANLIFT_NATIVE", "1" if use_native else "0")
+        xs = [x.clone().requires_grad_(True) for x in inputs]
+        out = r.render(*xs)
+        (out.image.square().mean() + out.depth.mean()).backward()
+        return out, [x.grad for x in xs]
+
+    (a, ga), (b, gb) = render(False), render(True)
+    # Pixel centres on a shared edge may go to either neighbour (a tie within rounding);
+    # everywhere else the two renders are the same up to float32 rounding.
+    same = (a.mask == b.mask).all(1) & ((a.image - b.image).abs().amax(1) < 1e-4)
+    assert same.float().mean() > 0.995
+    assert (a.depth - b.depth)[:, 0][same].abs().max() < 1e-5
+    # Normals come from differences of neighbouring points: float32 cancellation in the
+    # PyTorch stage (the C one works in double) leaves up to ~2e-4 on the noisy mesh.
+    assert (a.normal - b.normal).abs().amax(1)[same].max() < 1e-3
+    for x, y in zip(ga, gb):
+        assert torch.allclose(x, y, rtol=0.05, atol=0.05 * float(x.abs().max()))
+
+
+def test_build_is_cached_and_atomic(tmp_path, monkeypatch):
+    if native.compiler() is None:
+        pytest.skip("no C compiler here")
+    monkeypatch.setenv("GANLIFT_HOME", str(tmp_path))
+    first = native._build("float")
+    assert first.parent == tmp_path / "native" and first.exists()
+    stamp = first.stat().st_mtime_ns
+    assert native._build("float") == first and first.stat().st_mtime_ns == stamp  # no rebuild
+    assert [p.name for p in first.parent.iterdir()] == [first.name]  # no temporary left behind
+
+
+def test_without_a_compiler_the_pytorch_code_runs(tmp_path, monkeypatch):
+    inputs = scene(2, 16, B=1, dtype=torch.float32)
+    r = create("torch", size=16)
+    monkeypatch.setenv("GANLIFT_NATIVE", "0")
+    assert native.library() is None
+    want = r.render(*inputs).image
+    monkeypatch.setenv("GANLIFT_NATIVE", "1")
+    monkeypatch.setenv("GANLIFT_HOME", str(tmp_path))  # nothing built there yet
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setattr(native, "_loaded", {})
+    with pytest.warns(RuntimeWarning, match="GANLIFT_NATIVE=0"):
+        assert native.library() is None
+    assert torch.equal(r.render(*inputs).image, want)
