@@ -8,7 +8,9 @@ For each size (default 64, 128, 256; batch 8) it times
   (``ganlift.teachers.stylegan2.random_stylegan2(size, channels=NARROW_CHANNELS, w_dim=512,
   n_mlp=8)``), ``synthesis(w)`` then ``backward`` into ``w`` (as in the lifter's losses),
 
-and prints the ratio render fwd+bwd / teacher fwd+bwd (target at 256: <= 0.5).
+and prints the ratio render fwd+bwd / teacher fwd+bwd (issue target at 256: <= 0.15). On the CPU
+the renderer uses its compiled kernels (:mod:`ganlift.render.native`); ``GANLIFT_NATIVE=0``
+times the pure-PyTorch code instead.
 Each measurement runs in a fresh subprocess so the peak resident memory (CPU) or peak
 allocated memory (CUDA) belongs to that measurement alone.
 
