@@ -165,3 +165,15 @@ def test_without_a_compiler_the_pytorch_code_runs(tmp_path, monkeypatch):
     with pytest.warns(RuntimeWarning, match="GANLIFT_NATIVE=0"):
         assert native.library() is None
     assert torch.equal(r.render(*inputs).image, want)
+
+
+def test_kernels_refuse_shapes_they_would_read_out_of_bounds(kernels):
+    _, depth, transform, view, _ = scene(0, 6, B=1)
+    points, screen = native.pose(depth, transform, rotation_matrix(view[:, :3]), view[:, 3:6], _intrinsics(6, 6),
+                                 kernels)
+    with pytest.raises(ValueError, match="face holds ids beyond"):
+        native.interpolate(screen, depth, torch.full((1, 6, 6), 50, dtype=torch.long), 1e-2, kernels)
+    with pytest.raises(ValueError, match="depth must be a CPU tensor of shape"):
+        native.interpolate(screen, depth[:, :, :5], torch.zeros(1, 6, 6, dtype=torch.long), 1e-2, kernels)
+    with pytest.raises(ValueError, match="rot must be"):
+        native.pose(depth, transform, torch.eye(3, dtype=D64), view[:, 3:6], _intrinsics(6, 6), kernels)

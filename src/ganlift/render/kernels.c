@@ -136,11 +136,19 @@ void ganlift_zbuffer_triangles(const real *tri, int64_t batch, int64_t faces, in
     }
 }
 
-/* Corners of grid face f of a (size x size) vertex grid, in grid_faces order. */
-static inline void grid_corners(int64_t f, int64_t size, int64_t *k0, int64_t *k1, int64_t *k2) {
-    const int64_t q = f >> 1, i = q / (size - 1), j = q % (size - 1), a = i * size + j;
-    if (f & 1) { *k0 = a + 1; *k1 = a + 1 + size; *k2 = a + size; }
-    else { *k0 = a; *k1 = a + 1; *k2 = a + size; }
+/* Corners of grid face f of a (size x size) vertex grid, in grid_faces order: vertex ids k
+ * and their pixel coordinates (column cu, row cv). One integer division (they are slow). */
+static inline void grid_corners(int64_t f, int64_t size, int64_t *k, double *cu, double *cv) {
+    const int64_t q = f >> 1, i = q / (size - 1), j = q - i * (size - 1), a = i * size + j;
+    if (f & 1) { /* (b, d, c) */
+        k[0] = a + 1; k[1] = a + 1 + size; k[2] = a + size;
+        cu[0] = (double)(j + 1); cu[1] = (double)(j + 1); cu[2] = (double)j;
+        cv[0] = (double)i; cv[1] = (double)(i + 1); cv[2] = (double)(i + 1);
+    } else { /* (a, b, c) */
+        k[0] = a; k[1] = a + 1; k[2] = a + size;
+        cu[0] = (double)j; cu[1] = (double)(j + 1); cu[2] = (double)j;
+        cv[0] = (double)i; cv[1] = (double)i; cv[2] = (double)(i + 1);
+    }
 }
 
 /* Per covered pixel: camera depth and the grid_sample coordinates of the visible point on the
@@ -154,27 +162,29 @@ void ganlift_interpolate(const real *screen, const real *depth, const int64_t *f
     const double c = 2.0 / (double)(size - 1);
     for (int64_t b = 0; b < batch; ++b) {
         const real *s = screen + b * n * 3, *d = depth + b * n;
-        for (int64_t p = 0; p < pixels; ++p) {
-            const int64_t o = b * pixels + p, f = face[o];
-            if (f < 0) { z[o] = 1.0; grid[2 * o] = 0.0; grid[2 * o + 1] = 0.0; continue; }
-            int64_t k[3];
-            grid_corners(f, size, &k[0], &k[1], &k[2]);
-            double u[3], v[3], iz[3], r[3];
-            for (int m = 0; m < 3; ++m) {
-                const real *q = s + 3 * k[m];
-                u[m] = q[0]; v[m] = q[1];
-                iz[m] = q[2] > znear ? 1.0 / q[2] : 1.0;
-                r[m] = d[k[m]] * iz[m];
+        for (int64_t py = 0; py < height; ++py) {
+            for (int64_t px = 0; px < width; ++px) {
+                const int64_t o = b * pixels + py * width + px, f = face[o];
+                if (f < 0) { z[o] = 1; grid[2 * o] = 0; grid[2 * o + 1] = 0; continue; }
+                int64_t k[3];
+                double cu[3], cv[3], u[3], v[3], iz[3], r[3];
+                grid_corners(f, size, k, cu, cv);
+                for (int m = 0; m < 3; ++m) {
+                    const real *q = s + 3 * k[m];
+                    u[m] = q[0]; v[m] = q[1];
+                    iz[m] = q[2] > znear ? 1.0 / q[2] : 1.0;
+                    r[m] = d[k[m]] * iz[m];
+                }
+                const double du1 = u[1] - u[0], dv1 = v[1] - v[0], du2 = u[2] - u[0], dv2 = v[2] - v[0];
+                const double dx = (double)px - u[0], dy = (double)py - v[0];
+                const double ia = 1.0 / (du1 * dv2 - dv1 * du2);
+                const double s1 = (dx * dv2 - dy * du2) * ia, s2 = (du1 * dy - dv1 * dx) * ia, s0 = 1.0 - s1 - s2;
+                z[o] = 1.0 / (s0 * iz[0] + s1 * iz[1] + s2 * iz[2]);
+                const double t0 = s0 * r[0], t1 = s1 * r[1], t2 = s2 * r[2];
+                const double sc = c / (t0 + t1 + t2);
+                grid[2 * o] = (t0 * cu[0] + t1 * cu[1] + t2 * cu[2]) * sc - 1.0;
+                grid[2 * o + 1] = (t0 * cv[0] + t1 * cv[1] + t2 * cv[2]) * sc - 1.0;
             }
-            const double du1 = u[1] - u[0], dv1 = v[1] - v[0], du2 = u[2] - u[0], dv2 = v[2] - v[0];
-            const double dx = (double)(p % width) - u[0], dy = (double)(p / width) - v[0];
-            const double ia = 1.0 / (du1 * dv2 - dv1 * du2);
-            const double s1 = (dx * dv2 - dy * du2) * ia, s2 = (du1 * dy - dv1 * dx) * ia, s0 = 1.0 - s1 - s2;
-            z[o] = 1.0 / (s0 * iz[0] + s1 * iz[1] + s2 * iz[2]);
-            const double t0 = s0 * r[0], t1 = s1 * r[1], t2 = s2 * r[2];
-            const double sc = c / (t0 + t1 + t2);
-            grid[2 * o] = (t0 * (double)(k[0] % size) + t1 * (double)(k[1] % size) + t2 * (double)(k[2] % size)) * sc - 1.0;
-            grid[2 * o + 1] = (t0 * (double)(k[0] / size) + t1 * (double)(k[1] / size) + t2 * (double)(k[2] / size)) * sc - 1.0;
         }
     }
 }
@@ -189,50 +199,51 @@ void ganlift_interpolate_backward(const real *screen, const real *depth, const i
     for (int64_t b = 0; b < batch; ++b) {
         const real *s = screen + b * n * 3, *d = depth + b * n;
         real *gs = gscreen + b * n * 3, *gd = gdepth + b * n;
-        for (int64_t p = 0; p < pixels; ++p) {
-            const int64_t o = b * pixels + p, f = face[o];
-            if (f < 0) continue;
-            int64_t k[3];
-            grid_corners(f, size, &k[0], &k[1], &k[2]);
-            double u[3], v[3], iz[3], r[3], cu[3], cv[3];
-            int live[3];
-            for (int m = 0; m < 3; ++m) {
-                const real *q = s + 3 * k[m];
-                u[m] = q[0]; v[m] = q[1];
-                live[m] = q[2] > znear;
-                iz[m] = live[m] ? 1.0 / q[2] : 1.0;
-                r[m] = d[k[m]] * iz[m];
-                cu[m] = (double)(k[m] % size); cv[m] = (double)(k[m] / size);
+        for (int64_t py = 0; py < height; ++py) {
+            for (int64_t px = 0; px < width; ++px) {
+                const int64_t o = b * pixels + py * width + px, f = face[o];
+                if (f < 0) continue;
+                int64_t k[3];
+                double cu[3], cv[3], u[3], v[3], iz[3], r[3];
+                int live[3];
+                grid_corners(f, size, k, cu, cv);
+                for (int m = 0; m < 3; ++m) {
+                    const real *q = s + 3 * k[m];
+                    u[m] = q[0]; v[m] = q[1];
+                    live[m] = q[2] > znear;
+                    iz[m] = live[m] ? 1.0 / q[2] : 1.0;
+                    r[m] = d[k[m]] * iz[m];
+                }
+                const double du1 = u[1] - u[0], dv1 = v[1] - v[0], du2 = u[2] - u[0], dv2 = v[2] - v[0];
+                const double dx = (double)px - u[0], dy = (double)py - v[0];
+                const double ia = 1.0 / (du1 * dv2 - dv1 * du2);
+                double sb[3];
+                sb[1] = (dx * dv2 - dy * du2) * ia; sb[2] = (du1 * dy - dv1 * dx) * ia; sb[0] = 1.0 - sb[1] - sb[2];
+                const double zp = 1.0 / (sb[0] * iz[0] + sb[1] * iz[1] + sb[2] * iz[2]);
+                double t[3], T = 0.0, Gu = 0.0, Gv = 0.0;
+                for (int m = 0; m < 3; ++m) { t[m] = sb[m] * r[m]; T += t[m]; Gu += t[m] * cu[m]; Gv += t[m] * cv[m]; }
+                const double iT = 1.0 / T, sc = c * iT, mu = Gu * iT, mv = Gv * iT;
+                const double ggu = ggrid[2 * o], ggv = ggrid[2 * o + 1];
+                const double ginvz = -gz[o] * zp * zp;
+                double gsb[3];
+                for (int m = 0; m < 3; ++m) {
+                    const double gt = sc * (ggu * (cu[m] - mu) + ggv * (cv[m] - mv));
+                    const double gr = gt * sb[m];
+                    const double giz = ginvz * sb[m] + gr * d[k[m]];
+                    gsb[m] = gt * r[m] + ginvz * iz[m];
+                    gd[k[m]] += gr * iz[m];
+                    if (live[m]) gs[3 * k[m] + 2] += -giz * iz[m] * iz[m];
+                }
+                /* s1 = n1 / A, s2 = n2 / A, s0 = 1 - s1 - s2. */
+                const double a1 = gsb[1] - gsb[0], a2 = gsb[2] - gsb[0];
+                const double gn1 = a1 * ia, gn2 = a2 * ia, gA = -(a1 * sb[1] + a2 * sb[2]) * ia;
+                const double gdx = gn1 * dv2 - gn2 * dv1, gdy = -gn1 * du2 + gn2 * du1;
+                const double gdu1 = gn2 * dy + gA * dv2, gdv1 = -gn2 * dx - gA * du2;
+                const double gdu2 = -gn1 * dy - gA * dv1, gdv2 = gn1 * dx + gA * du1;
+                gs[3 * k[1]] += gdu1; gs[3 * k[1] + 1] += gdv1;
+                gs[3 * k[2]] += gdu2; gs[3 * k[2] + 1] += gdv2;
+                gs[3 * k[0]] += -(gdu1 + gdu2) - gdx; gs[3 * k[0] + 1] += -(gdv1 + gdv2) - gdy;
             }
-            const double du1 = u[1] - u[0], dv1 = v[1] - v[0], du2 = u[2] - u[0], dv2 = v[2] - v[0];
-            const double dx = (double)(p % width) - u[0], dy = (double)(p / width) - v[0];
-            const double ia = 1.0 / (du1 * dv2 - dv1 * du2);
-            double sb[3];
-            sb[1] = (dx * dv2 - dy * du2) * ia; sb[2] = (du1 * dy - dv1 * dx) * ia; sb[0] = 1.0 - sb[1] - sb[2];
-            const double zp = 1.0 / (sb[0] * iz[0] + sb[1] * iz[1] + sb[2] * iz[2]);
-            double t[3], T = 0.0, Gu = 0.0, Gv = 0.0;
-            for (int m = 0; m < 3; ++m) { t[m] = sb[m] * r[m]; T += t[m]; Gu += t[m] * cu[m]; Gv += t[m] * cv[m]; }
-            const double sc = c / T, mu = Gu / T, mv = Gv / T;
-            const double ggu = ggrid[2 * o], ggv = ggrid[2 * o + 1];
-            const double ginvz = -gz[o] * zp * zp;
-            double gsb[3];
-            for (int m = 0; m < 3; ++m) {
-                const double gt = sc * (ggu * (cu[m] - mu) + ggv * (cv[m] - mv));
-                const double gr = gt * sb[m];
-                const double giz = ginvz * sb[m] + gr * d[k[m]];
-                gsb[m] = gt * r[m] + ginvz * iz[m];
-                gd[k[m]] += gr * iz[m];
-                if (live[m]) gs[3 * k[m] + 2] += -giz * iz[m] * iz[m];
-            }
-            /* s1 = n1 / A, s2 = n2 / A, s0 = 1 - s1 - s2. */
-            const double a1 = gsb[1] - gsb[0], a2 = gsb[2] - gsb[0];
-            const double gn1 = a1 * ia, gn2 = a2 * ia, gA = -(a1 * sb[1] + a2 * sb[2]) * ia;
-            const double gdx = gn1 * dv2 - gn2 * dv1, gdy = -gn1 * du2 + gn2 * du1;
-            const double gdu1 = gn2 * dy + gA * dv2, gdv1 = -gn2 * dx - gA * du2;
-            const double gdu2 = -gn1 * dy - gA * dv1, gdv2 = gn1 * dx + gA * du1;
-            gs[3 * k[1]] += gdu1; gs[3 * k[1] + 1] += gdv1;
-            gs[3 * k[2]] += gdu2; gs[3 * k[2] + 1] += gdv2;
-            gs[3 * k[0]] += -(gdu1 + gdu2) - gdx; gs[3 * k[0] + 1] += -(gdv1 + gdv2) - gdy;
         }
     }
 }
@@ -330,9 +341,9 @@ void ganlift_pose(const real *depth, const real *transform, const real *rot, con
     for (int64_t b = 0; b < batch; ++b) {
         const real *R = rot + 9 * b, *t = shift + 3 * b;
         for (int64_t k = 0; k < n; ++k) {
-            const int64_t o = b * n + k;
+            const int64_t o = b * n + k, row = k / size; /* one division per vertex */
             const double d = depth[o], T = transform[o];
-            const double p[3] = {((double)(k % size) - c) / f * d, ((double)(k / size) - c) / f * d, d};
+            const double p[3] = {((double)(k - row * size) - c) / f * d, ((double)row - c) / f * d, d};
             const double q[3] = {p[0], p[1], p[2] - 1.0};
             double P[3];
             for (int r = 0; r < 3; ++r) {
@@ -359,9 +370,9 @@ void ganlift_pose_backward(const real *depth, const real *transform, const real 
         const real *R = rot + 9 * b, *t = shift + 3 * b;
         double gR[9] = {0.0}, gt[3] = {0.0}; /* sums over the vertices, in double */
         for (int64_t k = 0; k < n; ++k) {
-            const int64_t o = b * n + k;
+            const int64_t o = b * n + k, row = k / size;
             const double d = depth[o], T = transform[o];
-            const double kx = ((double)(k % size) - c) / f, ky = ((double)(k / size) - c) / f;
+            const double kx = ((double)(k - row * size) - c) / f, ky = ((double)row - c) / f;
             const double p[3] = {kx * d, ky * d, d};
             const double q[3] = {p[0], p[1], p[2] - 1.0};
             double m[3], P[3];

@@ -135,6 +135,12 @@ def _array(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return x.detach().to(dtype).contiguous()
 
 
+def _check(name: str, x: torch.Tensor, shape: tuple) -> None:
+    # The C loops index by these shapes: a wrong one would read out of bounds.
+    if x.device.type != "cpu" or tuple(x.shape) != shape:
+        raise ValueError(f"{name} must be a CPU tensor of shape {shape}, got {tuple(x.shape)} on {x.device}")
+
+
 # ------------------------------------------------------------------------------ z-buffer
 def _faces(buf: torch.Tensor) -> torch.Tensor:
     return torch.where(buf >= 2**32, buf & 0xFFFFFFFF, -1)
@@ -144,6 +150,7 @@ def zbuffer_grid(screen: torch.Tensor, height: int, width: int, znear: float, to
                  kernels: Kernels) -> torch.Tensor:
     """:func:`ganlift.render.rasterize.rasterize_grid` in C. (B, S, S2, 3) CPU -> (B, H, W) long."""
     lib, dtype = kernels.lib(screen.dtype)
+    _check("screen", screen, (*screen.shape[:3], 3))
     s = _array(screen, dtype)
     B, S, S2 = s.shape[:3]
     buf = torch.zeros(B, height, width, dtype=torch.long)
@@ -155,6 +162,7 @@ def zbuffer_triangles(tri: torch.Tensor, height: int, width: int, znear: float, 
                       kernels: Kernels) -> torch.Tensor:
     """:func:`ganlift.render.rasterize.rasterize_triangles` in C. (B, F, 3, 3) CPU -> (B, H, W) long."""
     lib, dtype = kernels.lib(tri.dtype)
+    _check("tri", tri, (*tri.shape[:2], 3, 3))
     t = _array(tri, dtype)
     B, F = t.shape[:2]
     buf = torch.zeros(B, height, width, dtype=torch.long)
@@ -169,7 +177,13 @@ class _Interpolate(torch.autograd.Function):
     @staticmethod
     def forward(ctx, screen, depth, face, znear, kernels):
         lib, dtype = kernels.lib(screen.dtype)
-        B, S = screen.shape[:2]  # (B, S, S, 3) and (B, 1, S, S)
+        B, S = screen.shape[:2]
+        _check("screen", screen, (B, S, S, 3))
+        _check("depth", depth, (B, 1, S, S))
+        if face.dim() != 3 or face.shape[0] != B or face.dtype != torch.long:
+            raise ValueError(f"face must be a (B={B}, H, W) long tensor, got {tuple(face.shape)} {face.dtype}")
+        if face.numel() and int(face.max()) >= 2 * (S - 1) ** 2:
+            raise ValueError(f"face holds ids beyond the {2 * (S - 1) ** 2} faces of a {S} x {S} grid")
         H, W = face.shape[1:]
         s, d, f = _array(screen, dtype), _array(depth, dtype), face.contiguous()
         z = torch.empty(B, H, W, dtype=dtype)
@@ -217,6 +231,7 @@ class _Normals(torch.autograd.Function):
     def forward(ctx, points, eps, kernels):
         lib, dtype = kernels.lib(points.dtype)
         B, H, W = points.shape[:3]
+        _check("points", points, (B, H, W, 3))
         p = _array(points, dtype)
         out = torch.empty(B, 3, H, W, dtype=dtype)
         lib.ganlift_normals(p.data_ptr(), B, H, W, eps, out.data_ptr())
@@ -249,6 +264,9 @@ class _Pose(torch.autograd.Function):
     def forward(ctx, depth, transform, rot, shift, intrinsics, kernels):
         lib, dtype = kernels.lib(depth.dtype)
         B, S = depth.shape[0], depth.shape[-1]
+        for name, x, shape in (("depth", depth, (B, 1, S, S)), ("transform", transform, (B, 1, S, S)),
+                               ("rot", rot, (B, 3, 3)), ("shift", shift, (B, 3))):
+            _check(name, x, shape)
         args = [_array(x, dtype) for x in (depth, transform, rot, shift)]
         points = torch.empty(B, S, S, 3, dtype=dtype)
         screen = torch.empty(B, S, S, 3, dtype=dtype)

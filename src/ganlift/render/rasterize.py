@@ -13,6 +13,10 @@ Two stages:
    interpolated depth. Gradients reach the vertices (hence depth, transformation map and view)
    through these weights; the choice of triangle itself is piecewise constant.
 
+On the CPU both entry points hand over to the compiled z-buffer of
+:mod:`ganlift.render.native` (one C loop per triangle, the same inside and depth rule) when
+it can be built; the code here is what runs otherwise, and on CUDA.
+
 Pixel convention (see :mod:`ganlift.render.camera`): pixel ``(u, v)`` has its centre at the
 integer coordinates ``(u, v)``; screen vertices are ``(u, v, z)`` in those pixel units.
 """
@@ -91,8 +95,8 @@ def grid_corners(screen: torch.Tensor) -> torch.Tensor:
     return out.view(9, -1)
 
 
-def _native(x: torch.Tensor):
-    """The compiled z-buffer library for CPU tensors (:mod:`ganlift.render.native`), or None."""
+def _native(x: torch.Tensor) -> "native.Kernels | None":
+    """The compiled kernels for CPU tensors (:mod:`ganlift.render.native`), or None."""
     return native.library() if x.device.type == "cpu" else None
 
 
