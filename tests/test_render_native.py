@@ -177,3 +177,26 @@ def test_kernels_refuse_shapes_they_would_read_out_of_bounds(kernels):
         native.interpolate(screen, depth[:, :, :5], torch.zeros(1, 6, 6, dtype=torch.long), 1e-2, kernels)
     with pytest.raises(ValueError, match="rot must be"):
         native.pose(depth, transform, torch.eye(3, dtype=D64), view[:, 3:6], _intrinsics(6, 6), kernels)
+
+
+def test_batch_split_over_threads_gives_the_same_results(kernels, monkeypatch):
+    inputs = scene(4, 24, B=3, dtype=torch.float32, noisy=True)
+    r = create("torch", size=32)
+
+    def render():
+        xs = [x.clone().requires_grad_(True) for x in inputs]
+        out = r.render(*xs)
+        (out.image.square().mean() + out.depth.mean()).backward()
+        return [out.image, out.depth, out.normal] + [x.grad for x in xs]
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        want = render()
+        torch.set_num_threads(2)
+        monkeypatch.setattr(native, "_PARALLEL_WORK", 0)  # split even this small batch
+        got = render()
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(want, got):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -11,8 +11,9 @@ PyTorch.
 ``kernels.c`` is compiled twice (float32 and float64 storage, double-precision arithmetic)
 with the system C compiler (``$CC``, else ``cc``) the first time it is needed, kept in
 ``$GANLIFT_HOME/native`` (default ``~/.cache/ganlift/native``) under names that hash the
-source and flags, and called through ctypes (which releases the GIL). No compiler, a failed build or ``GANLIFT_NATIVE=0`` means :func:`library` returns None
-and the PyTorch code runs; so do CUDA tensors.
+source and flags, and called through ctypes (which releases the GIL; a batch is split over
+``torch.get_num_threads()`` threads). No compiler, a failed build or ``GANLIFT_NATIVE=0``
+means :func:`library` returns None and the PyTorch code runs; so do CUDA tensors.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -135,6 +137,27 @@ def _array(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return x.detach().to(dtype).contiguous()
 
 
+# Below this many vertices or pixels a call runs in one thread (a thread hand-off costs more).
+_PARALLEL_WORK = 1 << 16
+_pool: ThreadPoolExecutor | None = None
+
+
+def _per_sample(call, batch: int, arrays: list[torch.Tensor], work: int) -> None:
+    """``call(chunks, n)`` on consecutive runs of samples of the batch-major ``arrays``, in
+    ``torch.get_num_threads()`` threads at once (ctypes releases the GIL; every kernel writes
+    each sample's outputs from that sample's inputs only)."""
+    global _pool
+    threads = min(torch.get_num_threads(), batch) if work >= _PARALLEL_WORK else 1
+    if threads <= 1:
+        call(arrays, batch)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="ganlift-render")
+    cuts = [batch * i // threads for i in range(threads + 1)]
+    runs = [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+    list(_pool.map(lambda r: call([x[r[0] : r[1]] for x in arrays], r[1] - r[0]), runs))
+
+
 def _check(name: str, x: torch.Tensor, shape: tuple) -> None:
     # The C loops index by these shapes: a wrong one would read out of bounds.
     if x.device.type != "cpu" or tuple(x.shape) != shape:
@@ -154,7 +177,8 @@ def zbuffer_grid(screen: torch.Tensor, height: int, width: int, znear: float, to
     s = _array(screen, dtype)
     B, S, S2 = s.shape[:3]
     buf = torch.zeros(B, height, width, dtype=torch.long)
-    lib.ganlift_zbuffer_grid(s.data_ptr(), B, S, S2, height, width, znear, tol, min_area, buf.data_ptr())
+    _per_sample(lambda a, n: lib.ganlift_zbuffer_grid(a[0].data_ptr(), n, S, S2, height, width, znear, tol, min_area,
+                                                     a[1].data_ptr()), B, [s, buf], B * S * S2)
     return _faces(buf)
 
 
@@ -166,7 +190,8 @@ def zbuffer_triangles(tri: torch.Tensor, height: int, width: int, znear: float, 
     t = _array(tri, dtype)
     B, F = t.shape[:2]
     buf = torch.zeros(B, height, width, dtype=torch.long)
-    lib.ganlift_zbuffer_triangles(t.data_ptr(), B, F, height, width, znear, tol, min_area, buf.data_ptr())
+    _per_sample(lambda a, n: lib.ganlift_zbuffer_triangles(a[0].data_ptr(), n, F, height, width, znear, tol,
+                                                          min_area, a[1].data_ptr()), B, [t, buf], B * F)
     return _faces(buf)
 
 
@@ -188,8 +213,8 @@ class _Interpolate(torch.autograd.Function):
         s, d, f = _array(screen, dtype), _array(depth, dtype), face.contiguous()
         z = torch.empty(B, H, W, dtype=dtype)
         grid = torch.empty(B, H, W, 2, dtype=dtype)
-        lib.ganlift_interpolate(s.data_ptr(), d.data_ptr(), f.data_ptr(), B, S, H, W, znear, z.data_ptr(),
-                                grid.data_ptr())
+        _per_sample(lambda a, n: lib.ganlift_interpolate(*(x.data_ptr() for x in a[:3]), n, S, H, W, znear,
+                                                         a[3].data_ptr(), a[4].data_ptr()), B, [s, d, f, z, grid], B * H * W)
         ctx.save_for_backward(s, d, f)
         ctx.znear, ctx.lib, ctx.dtypes = znear, lib, (screen.dtype, depth.dtype)
         return z.to(screen.dtype), grid.to(screen.dtype)
@@ -203,8 +228,9 @@ class _Interpolate(torch.autograd.Function):
         gz = _array(torch.zeros(B, H, W) if grad_z is None else grad_z, s.dtype)
         gg = _array(torch.zeros(B, H, W, 2) if grad_grid is None else grad_grid, s.dtype)
         gs, gd = torch.zeros_like(s), torch.zeros_like(d)
-        ctx.lib.ganlift_interpolate_backward(s.data_ptr(), d.data_ptr(), f.data_ptr(), B, S, H, W, ctx.znear,
-                                             gz.data_ptr(), gg.data_ptr(), gs.data_ptr(), gd.data_ptr())
+        _per_sample(lambda a, n: ctx.lib.ganlift_interpolate_backward(*(x.data_ptr() for x in a[:3]), n, S, H, W,
+                                                                      ctx.znear, *(x.data_ptr() for x in a[3:])),
+                    B, [s, d, f, gz, gg, gs, gd], B * H * W)
         return gs.to(ctx.dtypes[0]), gd.to(ctx.dtypes[1]), None, None, None
 
 
@@ -234,7 +260,8 @@ class _Normals(torch.autograd.Function):
         _check("points", points, (B, H, W, 3))
         p = _array(points, dtype)
         out = torch.empty(B, 3, H, W, dtype=dtype)
-        lib.ganlift_normals(p.data_ptr(), B, H, W, eps, out.data_ptr())
+        _per_sample(lambda a, n: lib.ganlift_normals(a[0].data_ptr(), n, H, W, eps, a[1].data_ptr()), B, [p, out],
+                    B * H * W)
         ctx.save_for_backward(p)
         ctx.eps, ctx.lib, ctx.dtype = eps, lib, points.dtype
         return out.to(points.dtype)
@@ -246,7 +273,8 @@ class _Normals(torch.autograd.Function):
         B, H, W = p.shape[:3]
         g = _array(grad, p.dtype)
         gp = torch.zeros_like(p)
-        ctx.lib.ganlift_normals_backward(p.data_ptr(), B, H, W, ctx.eps, g.data_ptr(), gp.data_ptr())
+        _per_sample(lambda a, n: ctx.lib.ganlift_normals_backward(a[0].data_ptr(), n, H, W, ctx.eps, a[1].data_ptr(),
+                                                                  a[2].data_ptr()), B, [p, g, gp], B * H * W)
         return gp.to(ctx.dtype), None, None
 
 
@@ -270,7 +298,8 @@ class _Pose(torch.autograd.Function):
         args = [_array(x, dtype) for x in (depth, transform, rot, shift)]
         points = torch.empty(B, S, S, 3, dtype=dtype)
         screen = torch.empty(B, S, S, 3, dtype=dtype)
-        lib.ganlift_pose(*(a.data_ptr() for a in args), B, S, *intrinsics, points.data_ptr(), screen.data_ptr())
+        _per_sample(lambda a, n: lib.ganlift_pose(*(x.data_ptr() for x in a[:4]), n, S, *intrinsics,
+                                                  a[4].data_ptr(), a[5].data_ptr()), B, [*args, points, screen], B * S * S)
         ctx.save_for_backward(*args)
         ctx.intrinsics, ctx.lib = intrinsics, lib
         ctx.dtypes = tuple(x.dtype for x in (depth, transform, rot, shift))
@@ -285,9 +314,9 @@ class _Pose(torch.autograd.Function):
         gs = _array(torch.zeros(B, S, S, 3) if grad_screen is None else grad_screen, depth.dtype)
         gd, gT = torch.empty_like(depth), torch.empty_like(transform)
         gR, gt = torch.zeros_like(rot), torch.zeros_like(shift)
-        ctx.lib.ganlift_pose_backward(*(a.data_ptr() for a in (depth, transform, rot, shift)), B, S,
-                                      *ctx.intrinsics, gp.data_ptr(), gs.data_ptr(), gd.data_ptr(), gT.data_ptr(),
-                                      gR.data_ptr(), gt.data_ptr())
+        _per_sample(lambda a, n: ctx.lib.ganlift_pose_backward(*(x.data_ptr() for x in a[:4]), n, S, *ctx.intrinsics,
+                                                               *(x.data_ptr() for x in a[4:])),
+                    B, [depth, transform, rot, shift, gp, gs, gd, gT, gR, gt], B * S * S)
         grads = [g.to(dt) for g, dt in zip((gd, gT, gR, gt), ctx.dtypes)]
         return (*grads, None, None)
 
