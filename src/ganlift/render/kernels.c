@@ -1,8 +1,10 @@
-/* CPU kernels of ganlift's renderer: the hard z-buffer, one loop per triangle, and the
- * per-pixel interpolation with its gradient.
+/* CPU kernels of ganlift's renderer (loaded by ganlift/render/native.py): the hard z-buffer,
+ * one loop per triangle; the posed and projected vertices (eq. 1); the normals of the posed
+ * surface; the per-pixel interpolation of depth and texture coordinates. The last three come
+ * with their gradients.
  *
- * The same decision rule as the vectorised PyTorch z-buffer in rasterize.py: a pixel centre
- * (integer coordinates) belongs to a triangle when each of its barycentric weights is
+ * The z-buffer keeps the decision rule of the vectorised PyTorch one in rasterize.py: a pixel
+ * centre (integer coordinates) belongs to a triangle when each of its barycentric weights is
  * >= -tol; of the triangles holding it, the one with the largest 1/z (interpolated linearly on
  * screen, the nearest) wins, ties going to the larger face id. Triangles with a corner at
  * z <= znear, or with a screen area <= min_area (or not finite), are not drawn. Both windings
@@ -10,11 +12,11 @@
  *
  * Why hand-written: PyTorch has no fused rasteriser on the CPU, and the vectorised one spends
  * its time on about a hundred whole-tensor passes over every triangle; pytorch3d, which has
- * one, cannot be installed here. rasterize.py compiles this file once per machine with the
- * system C compiler and falls back to the PyTorch z-buffer without one.
+ * one, cannot be installed here. native.py compiles this file once per machine with the
+ * system C compiler; without one the PyTorch code runs.
  *
- * The buffer holds per pixel (float32 bits of 1/z) << 32 | face id; 0 means no face, since a
- * drawn face writes 1/z >= 1e-30.
+ * The z-buffer holds per pixel (float32 bits of 1/z) << 32 | face id; 0 means no face, since
+ * a drawn face writes 1/z >= 1e-30.
  */
 #include <math.h>
 #include <stdint.h>
