@@ -31,6 +31,19 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(params=["torch", "native"])
+def render_code(request, monkeypatch):
+    """Run a test with the renderer's PyTorch code and with its compiled CPU kernels
+    (ganlift.render.native); the kernels' run is skipped where they cannot be built."""
+    from ganlift.render import native
+
+    if request.param == "torch":
+        monkeypatch.setenv("GANLIFT_NATIVE", "0")
+    elif native.library() is None:
+        pytest.skip("the compiled kernels are not available here (no C compiler)")
+    return request.param
+
+
 def shared_path(*parts: str) -> Path:
     """Path inside ../shared; skips the calling test with a clear reason when absent."""
     path = SHARED.joinpath(*parts)

@@ -315,20 +315,8 @@ def _tiny(S=5):
     return albedo, depth, t, view, light
 
 
-@pytest.fixture(params=["torch", "native"])
-def stages(request, monkeypatch):
-    """Run a test with the PyTorch stages and with the compiled CPU kernels (ganlift.render.native)."""
-    from ganlift.render import native
-
-    if request.param == "torch":
-        monkeypatch.setenv("GANLIFT_NATIVE", "0")
-    elif native.library() is None:
-        pytest.skip("the compiled kernels are not available here (no C compiler)")
-    return request.param
-
-
 @pytest.mark.parametrize("wrt", ["albedo", "depth", "transform", "view", "light"])
-def test_gradcheck(wrt, stages):
+def test_gradcheck(wrt, render_code):
     albedo, depth, t, view, light = _tiny()
     r = create("torch", size=6, pin_border=0)
     inputs = {"albedo": albedo, "depth": depth, "transform": t, "view": view, "light": light}
@@ -340,7 +328,7 @@ def test_gradcheck(wrt, stages):
     assert torch.autograd.gradcheck(fn, (x,), eps=1e-6, atol=1e-5, fast_mode=True)
 
 
-def test_gradients_reach_every_input_at_normal_size(stages):
+def test_gradients_reach_every_input_at_normal_size(render_code):
     S = 64
     albedo, depth = face_like(S, batch=2)
     depth = depth.clone().requires_grad_(True)
@@ -356,7 +344,7 @@ def test_gradients_reach_every_input_at_normal_size(stages):
     assert (view.grad[:, :3].abs() > 0).all() and (light.grad.abs() > 0).all()
 
 
-def test_background_pixels_give_finite_gradients(stages):
+def test_background_pixels_give_finite_gradients(render_code):
     # Half the image is background (the plane slides out); no NaN leaks through torch.where.
     S = 16
     depth = torch.ones(1, 1, S, S, requires_grad=True)

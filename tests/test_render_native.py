@@ -161,7 +161,7 @@ def test_without_a_compiler_the_pytorch_code_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("GANLIFT_NATIVE", "1")
     monkeypatch.setenv("GANLIFT_HOME", str(tmp_path))  # nothing built there yet
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
-    monkeypatch.setattr(native, "_loaded", {})
+    monkeypatch.setattr(native, "_kernels", native._UNSET)
     with pytest.warns(RuntimeWarning, match="GANLIFT_NATIVE=0"):
         assert native.library() is None
     assert torch.equal(r.render(*inputs).image, want)

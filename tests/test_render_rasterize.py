@@ -56,20 +56,8 @@ def random_scene(seed: int, S: int):
     return depth, torch.cat([angles, shift], 1), transform
 
 
-@pytest.fixture(params=["torch", "native"])
-def zbuffer(request, monkeypatch):
-    """Run a test with the PyTorch z-buffer and with the compiled one (ganlift.render.native)."""
-    from ganlift.render import native
-
-    if request.param == "torch":
-        monkeypatch.setenv("GANLIFT_NATIVE", "0")
-    elif native.library() is None:
-        pytest.skip("the compiled kernels are not available here (no C compiler)")
-    return request.param
-
-
 @pytest.mark.parametrize("seed,S,out", [(0, 6, 9), (1, 6, 9), (2, 6, 9), (3, 8, 12), (4, 8, 5)])
-def test_matches_brute_force(seed, S, out, zbuffer):
+def test_matches_brute_force(seed, S, out, render_code):
     depth, view, transform = random_scene(seed, S)
     r = create("torch", size=out, pin_border=1)
     points = r.posed_points(depth, transform, view)
@@ -130,7 +118,7 @@ def test_perspective_correct_barycentrics_interpolate_3d_points():
     assert torch.allclose(uvz[..., 2][m], frag.depth[m], atol=1e-9)
 
 
-def test_big_and_thin_triangles_are_found(zbuffer):
+def test_big_and_thin_triangles_are_found(render_code):
     # One huge triangle and one long thin one land in big buckets; every covered pixel found.
     size = 40
     tri = torch.tensor(
@@ -150,13 +138,13 @@ def test_big_and_thin_triangles_are_found(zbuffer):
     assert (face == -1).sum() > 0
 
 
-def test_near_plane_and_offscreen(zbuffer):
+def test_near_plane_and_offscreen(render_code):
     tri = torch.tensor([[[[1.0, 1.0, -1.0], [5.0, 1.0, 1.0], [1.0, 5.0, 1.0]], [[-50.0, -50.0, 1.0], [-40.0, -50.0, 1.0], [-50.0, -40.0, 1.0]]]])
     face = rasterize_triangles(tri, 8, 8)
     assert (face == -1).all()
 
 
-def test_rotated_plane_with_pinned_border_covers_frame(zbuffer):
+def test_rotated_plane_with_pinned_border_covers_frame(render_code):
     # The pinned frame keeps the mesh spanning the whole image, so every pixel is covered.
     depth = torch.ones(1, 1, 64, 64)
     r = create("torch")

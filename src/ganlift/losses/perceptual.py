@@ -175,6 +175,7 @@ class VGGPerceptual(nn.Module):
         """
         grad = torch.is_grad_enabled()
         target = None if b.requires_grad and grad else self._target_taps(b)
+        remember = a.requires_grad and grad  # a may be the next term's target, detached
         terms, taps_a = [], []
         for level in range(self.scales):
             a_s = _downscale(a, level)
@@ -183,11 +184,12 @@ class VGGPerceptual(nn.Module):
                 pairs = [f.chunk(2) for f in self._taps(torch.cat([a_s, _downscale(b, level)]))]
             else:
                 pairs = list(zip(self._taps(a_s), target[level]))
-            taps_a.append([fa.detach() for fa, _ in pairs])
+            if remember:
+                taps_a.append([fa.detach() for fa, _ in pairs])
             for fa, fb in pairs:
                 terms.append(masked_mean(((fa - fb) ** 2).sum(1, keepdim=True), m_s))
-        if a.requires_grad and grad:
-            self._remember(a, taps_a)  # perhaps the next term's target, detached
+        if remember:
+            self._remember(a, taps_a)
         return torch.stack(terms).mean()
 
 

@@ -31,7 +31,7 @@ from ganlift.render import native
 from ganlift.render.camera import focal_length, pin_frame, project, rotation_matrix
 from ganlift.render.camera import posed_points as camera_posed_points
 from ganlift.render.rasterize import Fragments, barycentrics, grid_face_corners, grid_faces
-from ganlift.render.shading import lambert, normals_from_points
+from ganlift.render.shading import NORMAL_EPS, lambert, normals_from_points
 from ganlift.utils.outputs import OutputFields
 
 
@@ -353,7 +353,7 @@ class Renderer(nn.Module):
         size = self.size or S
         # On the CPU the geometry stages run as compiled C with their own backward
         # (ganlift.render.native): the same maths, several times faster than tensor passes.
-        lib = native.library() if depth.device.type == "cpu" else None
+        lib = native.for_tensor(depth)
         if lib is not None and view is not None:
             t = self.pinned(torch.ones_like(depth) if transform is None else transform)
             intrinsics = (focal_length(S, self.fov), (S - 1) / 2.0, focal_length(size, self.fov), (size - 1) / 2.0)
@@ -369,7 +369,7 @@ class Renderer(nn.Module):
             z_px, grid = self._interpolate(screen, depth, face)
         mask = (face >= 0)[:, None]  # (B, 1, H, W) bool
 
-        normal_map = (normals_from_points(points) if lib is None else native.normals(points, 1e-12, lib)).to(albedo.dtype)
+        normal_map = (normals_from_points(points) if lib is None else native.normals(points, NORMAL_EPS, lib)).to(albedo.dtype)
         maps = torch.cat([albedo, normal_map], dim=1)
         sampled = F.grid_sample(maps, grid.to(albedo.dtype), mode="bilinear", padding_mode="border", align_corners=True)
         tex, normal = sampled[:, :3], sampled[:, 3:]

@@ -31,17 +31,17 @@ typedef REAL real;
 static inline double min3(double a, double b, double c) { double m = a < b ? a : b; return m < c ? m : c; }
 static inline double max3(double a, double b, double c) { double m = a > b ? a : b; return m > c ? m : c; }
 
-/* The first integer >= x and the last integer <= x, for x clamped to [lo - 1, hi + 1] first
- * (so the conversion to int64 cannot overflow; the caller clamps to [lo, hi] after). */
+/* The first integer >= x (last integer <= x) limited to [lo, hi]; NaN gives lo (hi). The
+ * limits come first, so the conversion to int64 cannot overflow. */
 static inline int64_t ceil_in(double x, int64_t lo, int64_t hi) {
-    if (!(x > (double)(lo - 1))) return lo - 1; /* also NaN */
-    if (x > (double)(hi + 1)) return hi + 1;
+    if (!(x > (double)lo)) return lo;
+    if (x > (double)hi) return hi;
     int64_t i = (int64_t)x; /* truncates towards zero */
     return (double)i < x ? i + 1 : i;
 }
 static inline int64_t floor_in(double x, int64_t lo, int64_t hi) {
-    if (!(x < (double)(hi + 1))) return hi + 1;
-    if (x < (double)(lo - 1)) return lo - 1;
+    if (!(x < (double)hi)) return hi;
+    if (x < (double)lo) return lo;
     int64_t i = (int64_t)x;
     return (double)i > x ? i - 1 : i;
 }
@@ -56,14 +56,11 @@ static void draw(const real *p0, const real *p1, const real *p2, int64_t face, i
     const double area = du1 * dv2 - dv1 * du2;
     if (!(fabs(area) > min_area && fabs(area) < INFINITY)) return;
     const double pad = 1e-3; /* widen the box a hair: centres on its edge are not lost */
-    int64_t lo_u = ceil_in(min3(u0, u1, u2) - pad, 0, width - 1);
-    int64_t hi_u = floor_in(max3(u0, u1, u2) + pad, 0, width - 1);
-    int64_t lo_v = ceil_in(min3(v0, v1, v2) - pad, 0, height - 1);
-    int64_t hi_v = floor_in(max3(v0, v1, v2) + pad, 0, height - 1);
-    if (lo_u < 0) lo_u = 0;
-    if (lo_v < 0) lo_v = 0;
-    if (hi_u > width - 1) hi_u = width - 1;
-    if (hi_v > height - 1) hi_v = height - 1;
+    /* Box of the image's pixel centres; past an image side it comes out empty (hi < lo). */
+    const int64_t lo_u = ceil_in(min3(u0, u1, u2) - pad, 0, width);
+    const int64_t hi_u = floor_in(max3(u0, u1, u2) + pad, -1, width - 1);
+    const int64_t lo_v = ceil_in(min3(v0, v1, v2) - pad, 0, height);
+    const int64_t hi_v = floor_in(max3(v0, v1, v2) + pad, -1, height - 1);
     if (hi_u < lo_u || hi_v < lo_v) return;
     /* Barycentric weights are affine in the pixel centre: b1 = e1 + x * a1 (and b2) along a
      * row. In each row the centres inside form one run (the triangle is convex): start at the
@@ -82,7 +79,6 @@ static void draw(const real *p0, const real *p1, const real *p2, int64_t face, i
         if (a2 > 0) { double t = (-tol - e2) / a2; if (t > start) start = t; }
         if (a1 + a2 < 0) { double t = (1.0 + tol - e1 - e2) / (a1 + a2); if (t > start) start = t; }
         int64_t x = floor_in(start, lo_u, hi_u + 1);
-        if (x < lo_u) x = lo_u;
         int seen = 0;
         for (; x <= hi_u; ++x) {
             const double dx = (double)x - u0;

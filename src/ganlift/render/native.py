@@ -39,7 +39,8 @@ SOURCE = Path(__file__).with_name("kernels.c")
 FLAGS = ["-O2", "-std=c99", "-shared", "-fPIC"]
 _STORAGE = {torch.float32: "float", torch.float64: "double"}
 
-_loaded: dict[str, "Kernels | None"] = {}
+_UNSET = object()
+_kernels: "Kernels | None | object" = _UNSET  # _UNSET until the first library() call
 
 
 def enabled() -> bool:
@@ -74,18 +75,23 @@ class Kernels:
 def library() -> Kernels | None:
     """The loaded kernels, built (or found in :func:`cache_dir`) on first use, once per
     process; None where they cannot be had (the reason is warned once)."""
+    global _kernels
     if not enabled() or sys.platform == "win32":
         return None
-    key = "kernels"
-    if key not in _loaded:
+    if _kernels is _UNSET:
         try:
-            _loaded[key] = Kernels({real: _load(_build(real)) for real in _STORAGE.values()})
+            _kernels = Kernels({real: _load(_build(real)) for real in _STORAGE.values()})
         except (OSError, subprocess.SubprocessError, RuntimeError) as err:
             warnings.warn(f"ganlift: the compiled renderer kernels are not available ({err}); using the PyTorch "
                           "code (slower on the CPU). Set GANLIFT_NATIVE=0 to skip the attempt.", RuntimeWarning,
                           stacklevel=2)
-            _loaded[key] = None
-    return _loaded[key]
+            _kernels = None
+    return _kernels
+
+
+def for_tensor(x: torch.Tensor) -> Kernels | None:
+    """:func:`library` for a CPU tensor, None for any other device (CUDA keeps the PyTorch code)."""
+    return library() if x.device.type == "cpu" else None
 
 
 def _build(real: str) -> Path:
@@ -338,5 +344,5 @@ def pose(depth: torch.Tensor, transform: torch.Tensor, rot: torch.Tensor, shift:
     return _Pose.apply(depth, transform, rot, shift, tuple(float(v) for v in intrinsics), kernels)
 
 
-__all__ = ["Kernels", "library", "enabled", "cache_dir", "compiler", "zbuffer_grid", "zbuffer_triangles",
+__all__ = ["Kernels", "library", "for_tensor", "enabled", "cache_dir", "compiler", "zbuffer_grid", "zbuffer_triangles",
            "interpolate", "normals", "pose"]

@@ -95,11 +95,6 @@ def grid_corners(screen: torch.Tensor) -> torch.Tensor:
     return out.view(9, -1)
 
 
-def _native(x: torch.Tensor) -> "native.Kernels | None":
-    """The compiled kernels for CPU tensors (:mod:`ganlift.render.native`), or None."""
-    return native.library() if x.device.type == "cpu" else None
-
-
 @torch.no_grad()
 def rasterize_triangles(
     tri: torch.Tensor,
@@ -125,7 +120,7 @@ def rasterize_triangles(
         (B, height, width) long face index in ``0 .. F-1``, or -1 where no triangle covers the
         pixel centre. Both windings are accepted (no back-face culling).
     """
-    lib = _native(tri)
+    lib = native.for_tensor(tri)
     if lib is not None:
         return native.zbuffer_triangles(tri, height, width, znear, tol, min_area, lib)
     B, F = tri.shape[:2]
@@ -148,7 +143,7 @@ def rasterize_grid(
     Returns:
         (B, height, width) long face index in :func:`grid_faces` order, -1 on the background.
     """
-    lib = _native(screen)
+    lib = native.for_tensor(screen)
     if lib is not None:
         return native.zbuffer_grid(screen, height, width, znear, tol, min_area, lib)
     B, S = screen.shape[0], screen.shape[1]

@@ -20,7 +20,11 @@ import torch.nn.functional as F
 from ganlift.render.camera import unproject
 
 
-def normals_from_points(points: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+# Guards the normalisation of degenerate (zero-area) neighbourhoods, in both normal codes.
+NORMAL_EPS = 1e-12
+
+
+def normals_from_points(points: torch.Tensor, eps: float = NORMAL_EPS) -> torch.Tensor:
     """Outward unit normals of a grid of 3D points (one per pixel).
 
     Tangents are central differences along the rows and columns (one-sided on the border),
@@ -148,6 +152,7 @@ def delight(image01: torch.Tensor, shading: torch.Tensor, min_shading: float = 0
 
 
 __all__ = [
+    "NORMAL_EPS",
     "normals_from_points",
     "normals_from_depth",
     "light_direction",
