@@ -42,6 +42,8 @@ from pathlib import Path
 
 import torch
 
+from ganlift.train import can_fuse_adam
+
 
 class Parts:
     """Exclusive wall time per category over nested, wrapped calls."""
@@ -146,7 +148,7 @@ def bench(size: int, batch: int, repeats: int, device: torch.device, clock, reci
         lifter.to(device).train()
         lifter.loss_set  # noqa: B018  (built now: it reads the weights files in tmp)
     params = [p for p in lifter.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=1e-4)
+    opt = torch.optim.Adam(params, lr=1e-4, fused=can_fuse_adam(params))  # as ganlift.train builds it
     gen = torch.Generator(device=device).manual_seed(0)
     parts = Parts(device, clock)
     _instrument(lifter, parts)

@@ -343,6 +343,28 @@ def test_perturbation_can_leave_the_neutral_code_alone():
         load_recipe("synthetic", {"lifter.manipulation": "mlp", "lifter.perturbation_trains_neutral": False})
 
 
+def test_the_delta_neutral_code_is_m_at_the_neutral_light_and_view(syn_lifter):
+    """``neutral_code`` skips the edit term of the delta form, which is zero at the neutral
+    light and view: it equals the whole M there up to rounding, for a trained-looking M."""
+    from ganlift.render.shading import frontal_light
+
+    lifter = copy.deepcopy(syn_lifter)
+    assert lifter.manipulation.mode == "delta"
+    _as_if_trained(lifter.manipulation)
+    w = lifter.sample_w(5, seed=3)
+    view, light = lifter.decode_view_light(w)
+    with torch.no_grad():
+        whole = lifter.manipulate(w, frontal_light(light[:, 0], light[:, 1]), torch.zeros_like(view),
+                                  own=(view, light))
+        w0 = lifter.neutral_code(w, view, light)
+        w_p = lifter.manipulate(w, light, view + 10.0, own=(view, light))  # another view: an edit
+    torch.testing.assert_close(w0, whole, atol=1e-5, rtol=1e-5)
+    assert (w_p - w0).abs().max() > 1e-3  # the edit is not zero elsewhere, so the test sees it
+    with pytest.raises(ValueError, match="mode 'delta'"):
+        Lifter(lifter.teacher, load_recipe("synthetic", {**TINY, "lifter.manipulation": "mlp"})
+               ).manipulation.neutral(w, light)
+
+
 def test_a_separate_edit_shares_no_parameter_with_the_neutral_code():
     teacher = ganlift.load_teacher("synthetic-faces", resolution=32)
     overrides = {**TINY, "lifter.resolution": 32, "losses.perturbation_a": 2.0,
@@ -389,6 +411,9 @@ def test_code_cycle_trains_only_m_and_is_zero_for_an_identity_edit(syn_lifter):
         mode = "delta"
 
         def forward(self, w_norm, light_unit, view_unit, own_light_unit=None, neutral_grad=True):
+            return w_norm
+
+        def neutral(self, w_norm, own_light_unit):
             return w_norm
 
     lifter = copy.deepcopy(syn_lifter)

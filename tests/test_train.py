@@ -20,6 +20,7 @@ from ganlift.teachers.base import Teacher
 from ganlift.train import (
     CHECKPOINT,
     TrainSettings,
+    can_fuse_adam,
     learning_rate,
     parse_overrides,
     recommended_recipe,
@@ -466,3 +467,22 @@ def test_resume_check_fills_keys_a_newer_version_added():
     older["lifter"]["manipulation_rank"] = 4
     with pytest.raises(ValueError, match="lifter.manipulation_rank"):
         _check_same_run({"recipe_dict": older}, {}, now, Path("out"))
+
+
+def test_adam_fuses_only_floating_parameters_on_cpu_or_cuda():
+    """The fused Adam kernel exists for floating-point tensors on CPU and CUDA; anything else
+    (a meta-device parameter here) takes the per-tensor update."""
+    on_cpu = [nn.Parameter(torch.zeros(3)), nn.Parameter(torch.zeros(2, 2, dtype=torch.float64))]
+    assert can_fuse_adam(on_cpu)
+    assert not can_fuse_adam(on_cpu + [nn.Parameter(torch.zeros(3, device="meta"))])
+    # The fused update is the same Adam: equal to the per-tensor one up to rounding.
+    a, b = nn.Parameter(torch.linspace(-1, 1, 7)), nn.Parameter(torch.linspace(-1, 1, 7))
+    fused = torch.optim.Adam([a], lr=0.1, fused=can_fuse_adam([a]))
+    plain = torch.optim.Adam([b], lr=0.1)
+    for _ in range(5):
+        for p, opt in ((a, fused), (b, plain)):
+            opt.zero_grad()
+            (p ** 3).sum().backward()
+            opt.step()
+    torch.testing.assert_close(a, b)
+    assert not torch.equal(a.detach(), torch.linspace(-1, 1, 7))

@@ -391,6 +391,9 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         Args:
             w: (B, w_dim); view: (B, 6) and light: (B, 4), the decoded view and light of w.
         """
+        if self.manipulation.mode == "delta":  # the edit term is zero here: not computed
+            unit = light_to_unit(light, self.recipe.lifter.light_direction)
+            return self.manipulation.neutral(self.normalize_w(w), unit) * self.w_std + self.w_mean
         light0 = frontal_light(light[:, 0], light[:, 1])
         return self.manipulate(w, light0, torch.zeros_like(view), own=(view, light))
 

@@ -221,6 +221,20 @@ class StyleManipulation(nn.Module):
         ew, el, ev = embeddings or (self.embed_w, self.embed_light, self.embed_view)
         return F.leaky_relu(ew(w_norm) + el(light_unit) + ev(view_unit), 0.2)
 
+    def neutral(self, w_norm: torch.Tensor, own_light_unit: torch.Tensor) -> torch.Tensor:
+        """``"delta"`` mode: the neutral code alone, (B, w_dim), (B, 4) -> (B, w_dim) normalised.
+
+        M at the neutral light (w's own intensities, frontal) and the identity view, where the
+        edit term ``edit(target) - edit(neutral)`` is zero by construction; computing it would
+        only add rounding (a batched GEMM need not round equal rows equally) and the edit's
+        cost.
+        """
+        if self.mode != "delta":
+            raise ValueError(f"the neutral code alone is defined in mode 'delta', got {self.mode!r}")
+        light0 = _neutral_light(own_light_unit)
+        view0 = w_norm.new_zeros(w_norm.shape[0], 6)
+        return self.skip(w_norm) + self.out(self._hidden(w_norm, light0, view0))
+
     def forward(
         self,
         w_norm: torch.Tensor,
@@ -239,14 +253,13 @@ class StyleManipulation(nn.Module):
         if self.mode == "delta":
             if own_light_unit is None:
                 raise ValueError("delta-mode manipulation needs the light of w itself (own_light_unit)")
-            light0 = torch.cat([own_light_unit[:, :2], torch.zeros_like(own_light_unit[:, 2:])], dim=1)
+            light0 = _neutral_light(own_light_unit)
             view0 = torch.zeros_like(view_unit)
             edit_embeddings = tuple(self.edit_embeddings) if self.separate_edit else None
             neutral, target = self._hidden(torch.cat([w_norm, w_norm]), torch.cat([light0, light_unit]),
                                            torch.cat([view0, view_unit]), edit_embeddings).chunk(2)
             # w0 reads the shared embeddings; with a separate edit, ``neutral`` is the edit's own
-            w0_hidden = self._hidden(w_norm, light0, view0) if self.separate_edit else neutral
-            w0 = self.skip(w_norm) + self.out(w0_hidden)
+            w0 = self.neutral(w_norm, own_light_unit) if self.separate_edit else self.skip(w_norm) + self.out(neutral)
             if not neutral_grad:
                 w0 = w0.detach()
             return w0 + (self.edit(target) - self.edit(neutral)) @ self.basis.T
@@ -256,6 +269,11 @@ class StyleManipulation(nn.Module):
         if self.mode == "linear":
             return self.skip(w_norm) + delta
         return delta
+
+
+def _neutral_light(light_unit: torch.Tensor) -> torch.Tensor:
+    """(B, 4) unit lights -> the same intensities with a frontal direction (zero offsets)."""
+    return torch.cat([light_unit[:, :2], torch.zeros_like(light_unit[:, 2:])], dim=1)
 
 
 # ------------------------------------------------------------------------------ decoders
