@@ -9,7 +9,7 @@ import torch
 
 from ganlift.render import create, native
 from ganlift.render.camera import focal_length, pin_frame, posed_points, project, rotation_matrix
-from ganlift.render.shading import normals_from_points
+from ganlift.render.shading import lambert, light_direction, normals_from_points
 
 D64 = torch.float64
 
@@ -116,9 +116,63 @@ def test_gradcheck_of_each_kernel(kernels):
                                     eps=1e-7, atol=1e-5)
 
 
-@pytest.mark.parametrize("noisy", [False, True])
-def test_renders_agree_with_the_pytorch_renderer(kernels, monkeypatch, noisy):
-    inputs = scene(7, 48, B=2, dtype=torch.float32, noisy=noisy)
+def _shade_inputs(B: int, S: int, H: int, W: int, dtype=D64, seed: int = 5):
+    """Maps, light and a grid that reaches past the maps' edges (the clip of border padding)
+    with some pixels on the background."""
+    g = torch.Generator().manual_seed(seed)
+    albedo = torch.rand(B, 3, S, S, generator=g, dtype=dtype)
+    nmap = torch.randn(B, 3, S, S, generator=g, dtype=dtype) * 0.3 + torch.tensor([0.0, 0.0, -1.0], dtype=dtype).view(1, 3, 1, 1)
+    grid = (torch.rand(B, H, W, 2, generator=g, dtype=dtype) * 2 - 1) * 1.2
+    face = torch.randint(0, 2 * (S - 1) ** 2, (B, H, W), generator=g)
+    face[torch.rand(B, H, W, generator=g) < 0.3] = -1
+    light = torch.cat([torch.rand(B, 2, generator=g, dtype=dtype), torch.randn(B, 2, generator=g, dtype=dtype)], 1)
+    return albedo, nmap, grid, face, light
+
+
+def _torch_shade(albedo, nmap, grid, face, light, background):
+    """The PyTorch tail of Renderer.render that native.shade replaces."""
+    mask = (face >= 0)[:, None]
+    sampled = torch.nn.functional.grid_sample(torch.cat([albedo, nmap], 1), grid, mode="bilinear",
+                                              padding_mode="border", align_corners=True)
+    tex, normal = sampled[:, :3], sampled[:, 3:]
+    normal = normal * torch.rsqrt(normal.square().sum(1, keepdim=True).clamp_min(1e-24))
+    shading = lambert(normal, light)
+    zero = torch.zeros((), dtype=albedo.dtype)
+    return (torch.where(mask, tex * shading, background.view(1, 3, 1, 1)), torch.where(mask, normal, zero),
+            torch.where(mask, shading, zero))
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 2e-5)])
+@pytest.mark.parametrize("S,H,W", [(9, 9, 9), (8, 13, 11)])
+def test_shading_matches_grid_sample_and_lambert(kernels, dtype, tol, S, H, W):
+    albedo, nmap, grid, face, light = _shade_inputs(2, S, H, W, dtype)
+    grid[0, 0, 0] = 1.0  # exactly on the last texel: its far taps lie past the maps
+    grid[0, 0, 1] = -1.0
+    background = torch.tensor([0.2, 0.5, 1.0], dtype=dtype)
+
+    def native_shade(a, n, gr, li):
+        return native.shade(a, n, gr, face, torch.cat([li[:, :2], light_direction(li)], 1), background, kernels)
+
+    want, g_want = _grads(lambda a, n, gr, li: _torch_shade(a, n, gr, face, li, background), (albedo, nmap, grid, light))
+    got, g_got = _grads(native_shade, (albedo, nmap, grid, light))
+    assert (face < 0).any() and (grid.abs() > 1).any()
+    for a, b in zip(want + g_want, got + g_got):
+        assert a.dtype == b.dtype == dtype
+        assert (a - b).abs().max() <= tol * (float(a.abs().max()) + 1.0)
+
+
+def test_gradcheck_of_the_shading_kernel(kernels):
+    albedo, nmap, grid, face, light = _shade_inputs(2, 5, 6, 7, seed=8)
+    light5 = torch.cat([light[:, :2], light_direction(light)], 1)
+    background = torch.tensor([1.0, 1.0, 1.0], dtype=D64)
+    inputs = [x.clone().requires_grad_(True) for x in (albedo, nmap, grid, light5)]
+    assert torch.autograd.gradcheck(lambda a, n, gr, li: native.shade(a, n, gr, face, li, background, kernels),
+                                    inputs, eps=1e-7, atol=1e-5)
+
+
+@pytest.mark.parametrize("noisy,lit", [(False, True), (True, True), (True, False)])
+def test_renders_agree_with_the_pytorch_renderer(kernels, monkeypatch, noisy, lit):
+    inputs = scene(7, 48, B=2, dtype=torch.float32, noisy=noisy)[: 5 if lit else 4]  # unlit: light None
     r = create("torch", size=64)
 
     def render(use_native: bool):

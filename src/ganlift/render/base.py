@@ -31,7 +31,7 @@ from ganlift.render import native
 from ganlift.render.camera import focal_length, pin_frame, project, rotation_matrix
 from ganlift.render.camera import posed_points as camera_posed_points
 from ganlift.render.rasterize import Fragments, barycentrics, grid_face_corners, grid_faces
-from ganlift.render.shading import NORMAL_EPS, lambert, normals_from_points
+from ganlift.render.shading import NORMAL_EPS, lambert, light_direction, normals_from_points
 from ganlift.utils.outputs import OutputFields
 
 
@@ -368,6 +368,17 @@ class Renderer(nn.Module):
         else:
             z_px, grid = self._interpolate(screen, depth, face)
         mask = (face >= 0)[:, None]  # (B, 1, H, W) bool
+        bg = torch.tensor(self.background, dtype=albedo.dtype, device=albedo.device)
+        z_bg = torch.full((), self.background_depth, dtype=albedo.dtype, device=albedo.device)
+        if lib is not None and S >= 2:  # sampling, shading and the composite in one C loop
+            normal_map = native.normals(points, NORMAL_EPS, lib).to(albedo.dtype)
+            if light is None:  # ambient 1, diffuse 0: shading 1 wherever covered
+                light5 = albedo.new_tensor([1.0, 0.0, 0.0, 0.0, 1.0]).expand(B, 5)
+            else:
+                light5 = torch.cat([light[:, :2], light_direction(light)], dim=1).to(albedo.dtype)
+            image, normal, shading = native.shade(albedo, normal_map, grid, face, light5, bg, lib)
+            return Rendered(image=image, mask=mask.to(albedo.dtype), normal=normal, shading=shading,
+                            depth=torch.where(mask, z_px[:, None].to(albedo.dtype), z_bg))
 
         normal_map = (normals_from_points(points) if lib is None else native.normals(points, NORMAL_EPS, lib)).to(albedo.dtype)
         maps = torch.cat([albedo, normal_map], dim=1)
@@ -379,13 +390,12 @@ class Renderer(nn.Module):
             shading = torch.ones_like(tex[:, :1])
         else:
             shading = lambert(normal, light.to(albedo.dtype))
-        bg = torch.tensor(self.background, dtype=albedo.dtype, device=albedo.device).view(1, 3, 1, 1)
         zero = torch.zeros((), dtype=albedo.dtype, device=albedo.device)
-        image = torch.where(mask, tex * shading, bg)
+        image = torch.where(mask, tex * shading, bg.view(1, 3, 1, 1))
         return Rendered(
             image=image,
             mask=mask.to(albedo.dtype),
-            depth=torch.where(mask, z_px[:, None].to(albedo.dtype), torch.full_like(zero, self.background_depth)),
+            depth=torch.where(mask, z_px[:, None].to(albedo.dtype), z_bg),
             normal=torch.where(mask, normal, zero),
             shading=torch.where(mask, shading, zero),
         )

@@ -1,7 +1,7 @@
 /* CPU kernels of ganlift's renderer (loaded by ganlift/render/native.py): the hard z-buffer,
  * one loop per triangle; the posed and projected vertices (eq. 1); the normals of the posed
- * surface; the per-pixel interpolation of depth and texture coordinates. The last three come
- * with their gradients.
+ * surface; the per-pixel interpolation of depth and texture coordinates; texture sampling,
+ * shading and compositing. All but the z-buffer come with their gradients.
  *
  * The z-buffer keeps the decision rule of the vectorised PyTorch one in rasterize.py: a pixel
  * centre (integer coordinates) belongs to a triangle when each of its barycentric weights is
@@ -12,7 +12,9 @@
  *
  * Why hand-written: PyTorch has no fused rasteriser on the CPU, and the vectorised one spends
  * its time on about a hundred whole-tensor passes over every triangle; pytorch3d, which has
- * one, cannot be installed here. native.py compiles this file once per machine with the
+ * one, cannot be installed here. The shading tail is fused for the same reason: as tensor
+ * passes (grid_sample, the renormalisation, Lambert, the masks) it took about half of a
+ * render's forward+backward at 256. native.py compiles this file once per machine with the
  * system C compiler; without one the PyTorch code runs.
  *
  * The z-buffer holds per pixel (float32 bits of 1/z) << 32 | face id; 0 means no face, since
@@ -20,6 +22,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 /* The storage type of every array: compiled once with float and once with double
  * (-DREAL=...); the arithmetic is double precision in both. */
@@ -403,4 +406,159 @@ void ganlift_pose_backward(const real *depth, const real *transform, const real 
         for (int r = 0; r < 9; ++r) grot[9 * b + r] += gR[r];
         for (int r = 0; r < 3; ++r) gshift[3 * b + r] += gt[r];
     }
+}
+
+/* Texture sampling, shading and compositing (the tail of Renderer.render in base.py): per
+ * covered pixel, the canonical albedo and normal maps are sampled bilinearly at grid
+ * (grid_sample with align_corners=True and border padding: the coordinate is clipped to the
+ * maps; size >= 2), the sampled normal is renormalised (n / sqrt(max(|n|^2, 1e-24))), shaded
+ * by Lambert's law with light (ambient, diffuse, direction d) as shading.lambert, and
+ * image = albedo * shading. On the background the image is bg and normal and shading are 0.
+ * albedo and nmap are [batch][3][size][size], grid [batch][height][width][2], face
+ * [batch][height][width], light [batch][5] (ambient, diffuse, d), bg [3]; image and normal are
+ * [batch][3][height][width], shading [batch][height][width].
+ *
+ * Each sample's six maps are first interleaved per texel (a scratch array): read from six
+ * separate planes, the taps of a pixel touch 24 streams of memory and the loop runs several
+ * times slower. Both functions return 0, or 1 when the scratch cannot be allocated. */
+#define MAPS 6 /* albedo r, g, b, normal x, y, z */
+
+typedef struct {
+    int64_t k00, k01, k10, k11; /* texel indices of the taps (row, column): all inside the maps */
+    double wx, wy;              /* the fractional parts */
+    double cx, cy;              /* d(texel coordinate)/d(grid coordinate): 0 where clipped */
+} taps_t;
+
+static inline double clip_texel(double g, int64_t size, double *grad) {
+    const double x = (g + 1.0) * 0.5 * (double)(size - 1), hi = (double)(size - 1);
+    if (!(x > 0.0)) { *grad = 0.0; return 0.0; } /* NaN goes to 0, as in grid_sample */
+    if (x >= hi) { *grad = 0.0; return hi; }
+    *grad = 0.5 * (double)(size - 1);
+    return x;
+}
+
+/* On the last texel (x == size - 1) grid_sample's far tap lies past the maps and reads 0 with
+ * weight 0; here the taps move one texel in and the near one gets weight 1: the same value,
+ * and the clipped coordinate's gradient is 0 either way. */
+static inline void bilinear(double gx, double gy, int64_t size, taps_t *t) {
+    const double x = clip_texel(gx, size, &t->cx), y = clip_texel(gy, size, &t->cy);
+    int64_t x0 = (int64_t)x, y0 = (int64_t)y; /* x, y >= 0: truncation is floor */
+    if (x0 > size - 2) x0 = size - 2;
+    if (y0 > size - 2) y0 = size - 2;
+    t->wx = x - (double)x0; t->wy = y - (double)y0;
+    t->k00 = y0 * size + x0; t->k01 = t->k00 + 1; t->k10 = t->k00 + size; t->k11 = t->k10 + 1;
+}
+
+static void interleave(const real *al, const real *nm, int64_t n, real *mix) {
+    for (int64_t k = 0; k < n; ++k)
+        for (int c = 0; c < 3; ++c) { mix[MAPS * k + c] = al[c * n + k]; mix[MAPS * k + 3 + c] = nm[c * n + k]; }
+}
+
+/* The six bilinear values, and with dx, dy their derivatives along the columns and rows. */
+static inline void sample(const real *mix, const taps_t *t, double *v, double *dx, double *dy) {
+    const real *a = mix + MAPS * t->k00, *b = mix + MAPS * t->k01, *c = mix + MAPS * t->k10, *d = mix + MAPS * t->k11;
+    const double ux = 1.0 - t->wx, uy = 1.0 - t->wy;
+    const double w00 = ux * uy, w01 = t->wx * uy, w10 = ux * t->wy, w11 = t->wx * t->wy;
+    for (int m = 0; m < MAPS; ++m) {
+        v[m] = w00 * a[m] + w01 * b[m] + w10 * c[m] + w11 * d[m];
+        if (dx) { dx[m] = uy * (b[m] - a[m]) + t->wy * (d[m] - c[m]); dy[m] = ux * (c[m] - a[m]) + t->wx * (d[m] - b[m]); }
+    }
+}
+
+/* Adds g (six values) spread over the four taps with their bilinear weights. */
+static inline void spread(real *gmix, const taps_t *t, const double *g) {
+    real *a = gmix + MAPS * t->k00, *b = gmix + MAPS * t->k01, *c = gmix + MAPS * t->k10, *d = gmix + MAPS * t->k11;
+    const double ux = 1.0 - t->wx, uy = 1.0 - t->wy;
+    const double w00 = ux * uy, w01 = t->wx * uy, w10 = ux * t->wy, w11 = t->wx * t->wy;
+    for (int m = 0; m < MAPS; ++m) { a[m] += w00 * g[m]; b[m] += w01 * g[m]; c[m] += w10 * g[m]; d[m] += w11 * g[m]; }
+}
+
+#define NORMAL_SQ_MIN 1e-24
+
+int ganlift_shade(const real *albedo, const real *nmap, const real *grid, const int64_t *face, const real *light,
+                  const real *bg, int64_t batch, int64_t size, int64_t height, int64_t width, real *image,
+                  real *normal, real *shading) {
+    const int64_t n = size * size, pixels = height * width;
+    real *mix = malloc((size_t)n * MAPS * sizeof(real));
+    if (!mix) return 1;
+    for (int64_t b = 0; b < batch; ++b) {
+        const real *L = light + 5 * b;
+        real *im = image + b * 3 * pixels, *no = normal + b * 3 * pixels, *sh = shading + b * pixels;
+        interleave(albedo + b * 3 * n, nmap + b * 3 * n, n, mix);
+        for (int64_t o = 0; o < pixels; ++o) {
+            if (face[b * pixels + o] < 0) {
+                for (int c = 0; c < 3; ++c) { im[c * pixels + o] = bg[c]; no[c * pixels + o] = 0; }
+                sh[o] = 0;
+                continue;
+            }
+            taps_t t;
+            double v[MAPS]; /* albedo, then the unnormalised normal */
+            bilinear(grid[2 * (b * pixels + o)], grid[2 * (b * pixels + o) + 1], size, &t);
+            sample(mix, &t, v, 0, 0);
+            const double *s = v + 3, q = s[0] * s[0] + s[1] * s[1] + s[2] * s[2];
+            const double inv = 1.0 / sqrt(q > NORMAL_SQ_MIN ? q : NORMAL_SQ_MIN);
+            const double cosine = -(s[0] * L[2] + s[1] * L[3] + s[2] * L[4]) * inv;
+            const double shade = L[0] + L[1] * (cosine > 0.0 ? cosine : 0.0);
+            for (int c = 0; c < 3; ++c) { im[c * pixels + o] = v[c] * shade; no[c * pixels + o] = s[c] * inv; }
+            sh[o] = shade;
+        }
+    }
+    free(mix);
+    return 0;
+}
+
+/* The gradient of ganlift_shade: given dL/dimage, dL/dnormal and dL/dshading, writes dL/dalbedo,
+ * dL/dnmap ([batch][3][size][size]) and dL/dgrid ([batch][height][width][2]) and adds
+ * dL/dlight ([batch][5], which must start at 0). */
+int ganlift_shade_backward(const real *albedo, const real *nmap, const real *grid, const int64_t *face,
+                           const real *light, int64_t batch, int64_t size, int64_t height, int64_t width,
+                           const real *gimage, const real *gnormal, const real *gshading, real *galbedo,
+                           real *gnmap, real *glight, real *ggrid) {
+    const int64_t n = size * size, pixels = height * width;
+    real *mix = malloc((size_t)n * MAPS * sizeof(real)), *gmix = malloc((size_t)n * MAPS * sizeof(real));
+    if (!mix || !gmix) { free(mix); free(gmix); return 1; }
+    for (int64_t b = 0; b < batch; ++b) {
+        const real *L = light + 5 * b;
+        const real *gi = gimage + b * 3 * pixels, *gn = gnormal + b * 3 * pixels, *gsh = gshading + b * pixels;
+        double gL[5] = {0.0, 0.0, 0.0, 0.0, 0.0}; /* sums over the pixels, in double */
+        interleave(albedo + b * 3 * n, nmap + b * 3 * n, n, mix);
+        for (int64_t k = 0; k < n * MAPS; ++k) gmix[k] = 0;
+        for (int64_t o = 0; o < pixels; ++o) {
+            real *gg = ggrid + 2 * (b * pixels + o);
+            if (face[b * pixels + o] < 0) { gg[0] = 0; gg[1] = 0; continue; }
+            taps_t t;
+            double v[MAPS], dx[MAPS], dy[MAPS], g[MAPS]; /* values, derivatives, their gradient */
+            bilinear(grid[2 * (b * pixels + o)], grid[2 * (b * pixels + o) + 1], size, &t);
+            sample(mix, &t, v, dx, dy);
+            const double *s = v + 3, q = s[0] * s[0] + s[1] * s[1] + s[2] * s[2];
+            const int clamped = !(q > NORMAL_SQ_MIN);
+            const double inv = 1.0 / sqrt(clamped ? NORMAL_SQ_MIN : q);
+            const double nrm[3] = {s[0] * inv, s[1] * inv, s[2] * inv};
+            const double cosine = -(nrm[0] * L[2] + nrm[1] * L[3] + nrm[2] * L[4]);
+            const double lit = cosine > 0.0 ? cosine : 0.0, shade = L[0] + L[1] * lit;
+            double gshade = gsh[o];
+            for (int c = 0; c < 3; ++c) { g[c] = gi[c * pixels + o] * shade; gshade += gi[c * pixels + o] * v[c]; }
+            gL[0] += gshade; gL[1] += gshade * lit;
+            const double gcos = cosine >= 0.0 ? gshade * L[1] : 0.0; /* clamp_min passes at 0 */
+            double gnrm[3];
+            for (int c = 0; c < 3; ++c) {
+                gnrm[c] = gn[c * pixels + o] - gcos * L[2 + c];
+                gL[2 + c] -= gcos * nrm[c];
+            }
+            /* n = s * inv(|s|^2): ds = gn * inv - s (gn . s) inv^3 (the clamp: a constant inv). */
+            const double dot = clamped ? 0.0 : (gnrm[0] * s[0] + gnrm[1] * s[1] + gnrm[2] * s[2]) * inv * inv * inv;
+            for (int c = 0; c < 3; ++c) g[3 + c] = gnrm[c] * inv - s[c] * dot;
+            spread(gmix, &t, g);
+            double gx = 0.0, gy = 0.0;
+            for (int m = 0; m < MAPS; ++m) { gx += g[m] * dx[m]; gy += g[m] * dy[m]; }
+            gg[0] = gx * t.cx; gg[1] = gy * t.cy;
+        }
+        real *ga = galbedo + b * 3 * n, *gm = gnmap + b * 3 * n;
+        for (int64_t k = 0; k < n; ++k)
+            for (int c = 0; c < 3; ++c) { ga[c * n + k] = gmix[MAPS * k + c]; gm[c * n + k] = gmix[MAPS * k + 3 + c]; }
+        for (int r = 0; r < 5; ++r) glight[5 * b + r] += gL[r];
+    }
+    free(mix);
+    free(gmix);
+    return 0;
 }

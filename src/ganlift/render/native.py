@@ -3,10 +3,11 @@
 The pure-PyTorch renderer runs anywhere; on the CPU it spends its time on many whole-tensor
 passes (about a hundred per triangle in the z-buffer). Its geometry stages have a C version
 here, with the same results up to rounding: the z-buffer (:mod:`ganlift.render.rasterize`),
-the posed and projected vertices (eq. 1), the normals of the posed surface and the per-pixel
-interpolation of depth and texture coordinates, the last three with their gradients
-(:class:`torch.autograd.Function`, first derivatives). Texture sampling and shading stay in
-PyTorch.
+the posed and projected vertices (eq. 1), the normals of the posed surface, the per-pixel
+interpolation of depth and texture coordinates, and the texture sampling, shading and
+compositing (``grid_sample``, :func:`~ganlift.render.shading.lambert` and the masks, about
+half of a PyTorch render's time at 256 before), all but the z-buffer with their gradients
+(:class:`torch.autograd.Function`, first derivatives).
 
 ``kernels.c`` is compiled twice (float32 and float64 storage, double-precision arithmetic)
 with the system C compiler (``$CC``, else ``cc``) the first time it is needed, kept in
@@ -131,10 +132,13 @@ def _load(path: Path) -> ctypes.CDLL:
         "ganlift_normals_backward": [ptr, i64, i64, i64, f64, ptr, ptr],
         "ganlift_pose": [ptr, ptr, ptr, ptr, i64, i64, f64, f64, f64, f64, ptr, ptr],
         "ganlift_pose_backward": [ptr, ptr, ptr, ptr, i64, i64, f64, f64, f64, f64, ptr, ptr, ptr, ptr, ptr, ptr],
+        "ganlift_shade": [ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, i64, ptr, ptr, ptr],
+        "ganlift_shade_backward": [ptr, ptr, ptr, ptr, ptr, i64, i64, i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr],
     }
     for name, args in signatures.items():
         fn = getattr(lib, name)
-        fn.argtypes, fn.restype = args, None
+        # The shading kernels allocate a scratch array and return 1 when they cannot.
+        fn.argtypes, fn.restype = args, (ctypes.c_int if name.startswith("ganlift_shade") else None)
     return lib
 
 
@@ -344,5 +348,83 @@ def pose(depth: torch.Tensor, transform: torch.Tensor, rot: torch.Tensor, shift:
     return _Pose.apply(depth, transform, rot, shift, tuple(float(v) for v in intrinsics), kernels)
 
 
+# ------------------------------------------------------------------------------ shading
+def _scratch_ok(status: int, size: int) -> None:
+    if status != 0:
+        raise MemoryError(f"the shading kernel could not allocate its scratch maps ({size} x {size} x 6)")
+
+
+class _Shade(torch.autograd.Function):
+    """Sampled texture and normals, Lambert shading and the composite, differentiable in the
+    albedo, the normal map, the sampling grid and the light."""
+
+    @staticmethod
+    def forward(ctx, albedo, nmap, grid, face, light, background, kernels):
+        lib, dtype = kernels.lib(albedo.dtype)
+        B, S = albedo.shape[0], albedo.shape[-1]
+        if S < 2:
+            raise ValueError(f"the maps must be at least 2 x 2 texels, got {S} x {S}")
+        _check("albedo", albedo, (B, 3, S, S))
+        _check("nmap", nmap, (B, 3, S, S))
+        if face.dim() != 3 or face.shape[0] != B or face.dtype != torch.long:
+            raise ValueError(f"face must be a (B={B}, H, W) long tensor, got {tuple(face.shape)} {face.dtype}")
+        H, W = face.shape[1:]
+        _check("grid", grid, (B, H, W, 2))
+        _check("light", light, (B, 5))
+        args = [_array(x, dtype) for x in (albedo, nmap, grid)] + [face.contiguous(), _array(light, dtype)]
+        bg = _array(background, dtype)
+        image = torch.empty(B, 3, H, W, dtype=dtype)
+        normal = torch.empty(B, 3, H, W, dtype=dtype)
+        shading = torch.empty(B, 1, H, W, dtype=dtype)
+        _per_sample(lambda a, n: _scratch_ok(lib.ganlift_shade(*(x.data_ptr() for x in a[:5]), bg.data_ptr(), n, S,
+                                                               H, W, *(x.data_ptr() for x in a[5:])), S),
+                    B, [*args, image, normal, shading], B * H * W)
+        ctx.save_for_backward(*args)
+        ctx.lib = lib
+        ctx.dtypes = tuple(x.dtype for x in (albedo, nmap, grid, light))
+        return image.to(albedo.dtype), normal.to(albedo.dtype), shading.to(albedo.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_image, grad_normal, grad_shading):
+        albedo, nmap, grid, face, light = ctx.saved_tensors
+        B, S = albedo.shape[0], albedo.shape[-1]
+        H, W = face.shape[1:]
+        dtype = albedo.dtype
+
+        def incoming(g, channels):
+            return torch.zeros(B, channels, H, W, dtype=dtype) if g is None else _array(g, dtype)
+
+        gi, gn, gs = incoming(grad_image, 3), incoming(grad_normal, 3), incoming(grad_shading, 1)
+        ga, gm, gl = torch.empty_like(albedo), torch.empty_like(nmap), torch.zeros_like(light)
+        gg = torch.empty_like(grid)
+        _per_sample(lambda a, n: _scratch_ok(ctx.lib.ganlift_shade_backward(*(x.data_ptr() for x in a[:5]), n, S, H, W,
+                                                                            *(x.data_ptr() for x in a[5:])), S),
+                    B, [albedo, nmap, grid, face, light, gi, gn, gs, ga, gm, gl, gg], B * H * W)
+        grads = [g.to(dt) for g, dt in zip((ga, gm, gg, gl), ctx.dtypes)]
+        return (*grads[:3], None, grads[3], None, None)
+
+
+def shade(albedo: torch.Tensor, nmap: torch.Tensor, grid: torch.Tensor, face: torch.Tensor, light: torch.Tensor,
+          background: torch.Tensor, kernels: Kernels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Texture sampling, shading and compositing in C: ``grid_sample`` (bilinear,
+    ``align_corners=True``, border padding) of the albedo and the normal map, the sampled
+    normal renormalised, :func:`ganlift.render.shading.lambert`, and ``albedo * shading`` on
+    the covered pixels.
+
+    Args:
+        albedo: (B, 3, S, S) canonical albedo; nmap: (B, 3, S, S) normals of the posed surface
+        at the canonical vertices; grid: (B, H, W, 2) sampling coordinates in [-1, 1];
+        face: (B, H, W) long face per pixel (-1 = background); light: (B, 5) ambient,
+        diffuse and the unit direction of travel (:func:`~ganlift.render.shading.light_direction`);
+        background: (3,) the image's value on the background.
+
+    Returns:
+        ``(image, normal, shading)``: (B, 3, H, W), (B, 3, H, W) unit normals and
+        (B, 1, H, W); on the background ``background``, 0 and 0.
+    """
+    return _Shade.apply(albedo, nmap, grid, face, light, background, kernels)
+
+
 __all__ = ["Kernels", "library", "for_tensor", "enabled", "cache_dir", "compiler", "zbuffer_grid", "zbuffer_triangles",
-           "interpolate", "normals", "pose"]
+           "interpolate", "normals", "pose", "shade"]
