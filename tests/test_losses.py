@@ -81,6 +81,30 @@ def test_ssim_is_zero_for_equal_images_and_grows_with_structure():
     assert one_scale(a, b, mask) < 1e-6 < one_scale(a, b)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ssim_map_equals_kornias_with_its_gradient(dtype):
+    import kornia
+
+    g = torch.Generator().manual_seed(3)
+    a = torch.rand(2, 3, 24, 20, generator=g, dtype=dtype)
+    b = (a + 0.2 * torch.randn(a.shape, generator=g, dtype=dtype)).clamp(0, 1)
+    weights = torch.rand(a.shape, generator=g, dtype=dtype)
+    ssim = SSIMDistance(window=7)
+
+    def run(fn):
+        x, y = a.clone().requires_grad_(True), b.clone().requires_grad_(True)
+        out = fn(x, y)
+        (out * weights).sum().backward()
+        return out.detach(), x.grad, y.grad
+
+    ours = run(ssim.dssim)
+    theirs = run(lambda x, y: kornia.losses.ssim_loss(x, y, 7, max_val=1.0, eps=0.0, reduction="none"))
+    assert torch.equal(ours[0], theirs[0])  # the same operations on the same values
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    for mine, ref in zip(ours[1:], theirs[1:]):
+        assert torch.allclose(mine, ref, rtol=0, atol=tol * float(ref.abs().max()))
+
+
 @pytest.fixture(scope="module")
 def vgg_file(tmp_path_factory):
     """A random-weight VGG16 (features up to relu4_3) saved in torchvision/timm key layout."""

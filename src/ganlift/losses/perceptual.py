@@ -197,8 +197,13 @@ class SSIMDistance(nn.Module):
     """Structural distance ``(1 - SSIM) / 2`` per pixel, masked, averaged over ``scales``
     image scales. Needs no weights: the perceptual term for CPU-sized runs.
 
-    The per-pixel map is ``kornia.losses.ssim_loss`` (Gaussian window of sigma 1.5, reflect
-    padding at the image border).
+    The per-pixel map is that of ``kornia.losses.ssim_loss`` (Gaussian window of sigma 1.5,
+    reflect padding at the image border; equal to it, tested). The five local moments (means,
+    second moments, cross moment) are filtered in one ``kornia.filters.filter2d_separable``
+    call on the maps stacked along the channels, where kornia's SSIM filters each one apart:
+    with gradients on the CPU, oneDNN pads every 3-channel depthwise convolution to a block of
+    8 or 16 channels, and the five separate calls cost 1.1-1.5x as much at 64x64 and 2x at
+    256x256 (batch 8, forward and backward).
 
     Args:
         scales: number of image scales.
@@ -211,10 +216,23 @@ class SSIMDistance(nn.Module):
         self.window = int(window)
 
     def dssim(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Per-pixel (B, 3, H, W) ``(1 - SSIM) / 2`` of images in [0, 1], clamped to [0, 1]."""
-        import kornia
+        """Per-pixel (B, C, H, W) ``(1 - SSIM) / 2`` of images in [0, 1], clamped to [0, 1]."""
+        from kornia.filters import filter2d_separable, get_gaussian_kernel1d
 
-        return kornia.losses.ssim_loss(a, b, self.window, max_val=1.0, eps=0.0, reduction="none")
+        if a.dtype in (torch.float16, torch.bfloat16) or b.dtype in (torch.float16, torch.bfloat16):
+            a, b = a.float(), b.float()  # the moments' differences need float32, as in kornia
+        dtype = torch.promote_types(a.dtype, b.dtype)
+        a, b = a.to(dtype), b.to(dtype)
+        kernel = get_gaussian_kernel1d(self.window, 1.5, device=a.device, dtype=dtype)
+        c1, c2 = 0.01**2, 0.03**2  # (0.01 L)^2, (0.03 L)^2 for the value range L = 1
+        with torch.autocast(device_type=a.device.type, enabled=False):
+            moments = filter2d_separable(torch.cat([a, b, a * a, b * b, a * b], dim=1), kernel, kernel,
+                                         border_type="reflect")
+        mu_a, mu_b, aa, bb, ab = moments.split(a.shape[1], dim=1)
+        mu_aa, mu_bb, mu_ab = mu_a**2, mu_b**2, mu_a * mu_b
+        num = (2.0 * mu_ab + c1) * (2.0 * (ab - mu_ab) + c2)
+        den = (mu_aa + mu_bb + c1) * ((aa - mu_aa) + (bb - mu_bb) + c2)
+        return torch.clamp((1.0 - num / den) / 2, min=0, max=1)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 3, H, W) images in [0, 1] (+ mask (B, 1, H, W)) -> scalar."""
