@@ -231,6 +231,14 @@ def test_kernels_refuse_shapes_they_would_read_out_of_bounds(kernels):
         native.interpolate(screen, depth[:, :, :5], torch.zeros(1, 6, 6, dtype=torch.long), 1e-2, kernels)
     with pytest.raises(ValueError, match="rot must be"):
         native.pose(depth, transform, torch.eye(3, dtype=D64), view[:, 3:6], _intrinsics(6, 6), kernels)
+    albedo, nmap, grid, face, light = _shade_inputs(1, 4, 5, 5)
+    light5 = torch.cat([light[:, :2], light_direction(light)], 1)
+    with pytest.raises(ValueError, match="background must be"):
+        native.shade(albedo, nmap, grid, face, light5, torch.ones(()), kernels)
+    with pytest.raises(ValueError, match="grid must be"):
+        native.shade(albedo, nmap, grid[:, :4], face, light5, torch.ones(3, dtype=D64), kernels)
+    with pytest.raises(ValueError, match="at least 2 x 2"):
+        native.shade(albedo[..., :1, :1], nmap[..., :1, :1], grid, face, light5, torch.ones(3, dtype=D64), kernels)
 
 
 def test_batch_split_over_threads_gives_the_same_results(kernels, monkeypatch):

@@ -371,6 +371,7 @@ class _Shade(torch.autograd.Function):
         H, W = face.shape[1:]
         _check("grid", grid, (B, H, W, 2))
         _check("light", light, (B, 5))
+        _check("background", background, (3,))
         args = [_array(x, dtype) for x in (albedo, nmap, grid)] + [face.contiguous(), _array(light, dtype)]
         bg = _array(background, dtype)
         image = torch.empty(B, 3, H, W, dtype=dtype)
