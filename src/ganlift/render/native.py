@@ -414,11 +414,14 @@ def shade(albedo: torch.Tensor, nmap: torch.Tensor, grid: torch.Tensor, face: to
     the covered pixels.
 
     Args:
-        albedo: (B, 3, S, S) canonical albedo; nmap: (B, 3, S, S) normals of the posed surface
-        at the canonical vertices; grid: (B, H, W, 2) sampling coordinates in [-1, 1];
-        face: (B, H, W) long face per pixel (-1 = background); light: (B, 5) ambient,
-        diffuse and the unit direction of travel (:func:`~ganlift.render.shading.light_direction`);
+        albedo: (B, 3, S, S) canonical albedo, S >= 2.
+        nmap: (B, 3, S, S) normals of the posed surface at the canonical vertices.
+        grid: (B, H, W, 2) sampling coordinates in [-1, 1].
+        face: (B, H, W) long face per pixel (-1 = background).
+        light: (B, 5) ambient and diffuse strengths, then the unit direction of travel
+            (:func:`~ganlift.render.shading.light_direction`).
         background: (3,) the image's value on the background.
+        kernels: the loaded kernels (:func:`library`).
 
     Returns:
         ``(image, normal, shading)``: (B, 3, H, W), (B, 3, H, W) unit normals and
