@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from ganlift.render import create, native
+from ganlift.render.base import Renderer
 from ganlift.render.camera import focal_length, pin_frame, posed_points, project, rotation_matrix
-from ganlift.render.shading import lambert, light_direction, normals_from_points
+from ganlift.render.shading import light_direction, normals_from_points
 
 D64 = torch.float64
 
@@ -129,19 +130,6 @@ def _shade_inputs(B: int, S: int, H: int, W: int, dtype=D64, seed: int = 5):
     return albedo, nmap, grid, face, light
 
 
-def _torch_shade(albedo, nmap, grid, face, light, background):
-    """The PyTorch tail of Renderer.render that native.shade replaces."""
-    mask = (face >= 0)[:, None]
-    sampled = torch.nn.functional.grid_sample(torch.cat([albedo, nmap], 1), grid, mode="bilinear",
-                                              padding_mode="border", align_corners=True)
-    tex, normal = sampled[:, :3], sampled[:, 3:]
-    normal = normal * torch.rsqrt(normal.square().sum(1, keepdim=True).clamp_min(1e-24))
-    shading = lambert(normal, light)
-    zero = torch.zeros((), dtype=albedo.dtype)
-    return (torch.where(mask, tex * shading, background.view(1, 3, 1, 1)), torch.where(mask, normal, zero),
-            torch.where(mask, shading, zero))
-
-
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 2e-5)])
 @pytest.mark.parametrize("S,H,W", [(9, 9, 9), (8, 13, 11)])
 def test_shading_matches_grid_sample_and_lambert(kernels, dtype, tol, S, H, W):
@@ -153,7 +141,8 @@ def test_shading_matches_grid_sample_and_lambert(kernels, dtype, tol, S, H, W):
     def native_shade(a, n, gr, li):
         return native.shade(a, n, gr, face, torch.cat([li[:, :2], light_direction(li)], 1), background, kernels)
 
-    want, g_want = _grads(lambda a, n, gr, li: _torch_shade(a, n, gr, face, li, background), (albedo, nmap, grid, light))
+    want, g_want = _grads(lambda a, n, gr, li: Renderer._shade(a, n, gr, (face >= 0)[:, None], li, background),
+                          (albedo, nmap, grid, light))
     got, g_got = _grads(native_shade, (albedo, nmap, grid, light))
     assert (face < 0).any() and (grid.abs() > 1).any()
     for a, b in zip(want + g_want, got + g_got):

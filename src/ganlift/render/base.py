@@ -368,37 +368,52 @@ class Renderer(nn.Module):
         else:
             z_px, grid = self._interpolate(screen, depth, face)
         mask = (face >= 0)[:, None]  # (B, 1, H, W) bool
+        normal_map = (normals_from_points(points) if lib is None else native.normals(points, NORMAL_EPS, lib)).to(albedo.dtype)
         bg = torch.tensor(self.background, dtype=albedo.dtype, device=albedo.device)
-        z_bg = torch.full((), self.background_depth, dtype=albedo.dtype, device=albedo.device)
         if lib is not None and S >= 2:  # sampling, shading and the composite in one C loop
-            normal_map = native.normals(points, NORMAL_EPS, lib).to(albedo.dtype)
             if light is None:  # ambient 1, diffuse 0: shading 1 wherever covered
                 light5 = albedo.new_tensor([1.0, 0.0, 0.0, 0.0, 1.0]).expand(B, 5)
             else:
                 light5 = torch.cat([light[:, :2], light_direction(light)], dim=1).to(albedo.dtype)
             image, normal, shading = native.shade(albedo, normal_map, grid, face, light5, bg, lib)
-            return Rendered(image=image, mask=mask.to(albedo.dtype), normal=normal, shading=shading,
-                            depth=torch.where(mask, z_px[:, None].to(albedo.dtype), z_bg))
+        else:
+            image, normal, shading = self._shade(albedo, normal_map, grid, mask, light, bg)
+        z_bg = torch.full((), self.background_depth, dtype=albedo.dtype, device=albedo.device)
+        return Rendered(image=image, mask=mask.to(albedo.dtype), normal=normal, shading=shading,
+                        depth=torch.where(mask, z_px[:, None].to(albedo.dtype), z_bg))
 
-        normal_map = (normals_from_points(points) if lib is None else native.normals(points, NORMAL_EPS, lib)).to(albedo.dtype)
+    @staticmethod
+    def _shade(
+        albedo: torch.Tensor,
+        normal_map: torch.Tensor,
+        grid: torch.Tensor,
+        mask: torch.Tensor,
+        light: torch.Tensor | None,
+        background: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Texture sampling, shading and the composite (:func:`ganlift.render.native.shade` in C).
+
+        Args:
+            albedo: (B, 3, S, S) canonical albedo; normal_map: (B, 3, S, S) posed normals at the
+                canonical vertices; grid: (B, H, W, 2) ``grid_sample`` coordinates;
+                mask: (B, 1, H, W) bool coverage; light: (B, 4) or None (shading 1);
+                background: (3,) the image's value where the mask is 0.
+
+        Returns:
+            ``(image, normal, shading)``: (B, 3, H, W), (B, 3, H, W), (B, 1, H, W); the
+            background, 0 and 0 where the mask is 0.
+        """
         maps = torch.cat([albedo, normal_map], dim=1)
         sampled = F.grid_sample(maps, grid.to(albedo.dtype), mode="bilinear", padding_mode="border", align_corners=True)
         tex, normal = sampled[:, :3], sampled[:, 3:]
         normal = normal * torch.rsqrt(normal.square().sum(1, keepdim=True).clamp_min(1e-24))
-
         if light is None:
             shading = torch.ones_like(tex[:, :1])
         else:
             shading = lambert(normal, light.to(albedo.dtype))
         zero = torch.zeros((), dtype=albedo.dtype, device=albedo.device)
-        image = torch.where(mask, tex * shading, bg.view(1, 3, 1, 1))
-        return Rendered(
-            image=image,
-            mask=mask.to(albedo.dtype),
-            depth=torch.where(mask, z_px[:, None].to(albedo.dtype), z_bg),
-            normal=torch.where(mask, normal, zero),
-            shading=torch.where(mask, shading, zero),
-        )
+        return (torch.where(mask, tex * shading, background.view(1, 3, 1, 1)), torch.where(mask, normal, zero),
+                torch.where(mask, shading, zero))
 
     def forward(self, *args, **kwargs) -> Rendered:  # nn.Module entry point
         return self.render(*args, **kwargs)

@@ -174,6 +174,11 @@ def _check(name: str, x: torch.Tensor, shape: tuple) -> None:
         raise ValueError(f"{name} must be a CPU tensor of shape {shape}, got {tuple(x.shape)} on {x.device}")
 
 
+def _check_face(face: torch.Tensor, batch: int) -> None:
+    if face.dim() != 3 or face.shape[0] != batch or face.dtype != torch.long:
+        raise ValueError(f"face must be a (B={batch}, H, W) long tensor, got {tuple(face.shape)} {face.dtype}")
+
+
 # ------------------------------------------------------------------------------ z-buffer
 def _faces(buf: torch.Tensor) -> torch.Tensor:
     return torch.where(buf >= 2**32, buf & 0xFFFFFFFF, -1)
@@ -215,8 +220,7 @@ class _Interpolate(torch.autograd.Function):
         B, S = screen.shape[:2]
         _check("screen", screen, (B, S, S, 3))
         _check("depth", depth, (B, 1, S, S))
-        if face.dim() != 3 or face.shape[0] != B or face.dtype != torch.long:
-            raise ValueError(f"face must be a (B={B}, H, W) long tensor, got {tuple(face.shape)} {face.dtype}")
+        _check_face(face, B)
         if face.numel() and int(face.max()) >= 2 * (S - 1) ** 2:
             raise ValueError(f"face holds ids beyond the {2 * (S - 1) ** 2} faces of a {S} x {S} grid")
         H, W = face.shape[1:]
@@ -366,8 +370,7 @@ class _Shade(torch.autograd.Function):
             raise ValueError(f"the maps must be at least 2 x 2 texels, got {S} x {S}")
         _check("albedo", albedo, (B, 3, S, S))
         _check("nmap", nmap, (B, 3, S, S))
-        if face.dim() != 3 or face.shape[0] != B or face.dtype != torch.long:
-            raise ValueError(f"face must be a (B={B}, H, W) long tensor, got {tuple(face.shape)} {face.dtype}")
+        _check_face(face, B)
         H, W = face.shape[1:]
         _check("grid", grid, (B, H, W, 2))
         _check("light", light, (B, 5))
