@@ -51,7 +51,8 @@ OFF_PERTURBATION = {"losses.perturbation_a.weight": 0, "losses.perturbation_b.we
 FULL = {**{f"losses.{name}.{key}": value for name, weight in
            (("perturbation_a", 2.0), ("perturbation_b", 2.0), ("cycle", 4.0)) for key, value in
            (("weight", weight), ("start", 100), ("ramp", 100))},
-        "lifter.perturbation_trains_neutral": False}
+        "lifter.perturbation_trains_neutral": False, "lifter.perturbation_base": "own",
+        "perturb.shuffle_light": False, "perturb.warmup_steps": 1000}
 ROWS = {
     "full": FULL,
     "no_flip": {**FULL, "losses.flip.weight": 0},

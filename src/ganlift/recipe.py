@@ -89,8 +89,8 @@ class LifterSection:
             at every doubling of the resolution down to ``decoder_min_width`` (paper: 16).
         decoder_min_width: smallest decoder width.
         manipulation: form of M's output (see ``ganlift.lifter.networks.StyleManipulation``):
-            ``"delta"`` (``w + B (h(w, L', V') - h(w, L, V))``: a rank-limited edit that is zero
-            when w's own view and light are asked for), ``"linear"`` (a zero-initialised
+            ``"delta"`` (a neutral code w0 and a rank-limited edit ``B (h(w, L', V') - h(...))``
+            of it or of w, see ``perturbation_base``), ``"linear"`` (a zero-initialised
             linear skip plus the MLP: starts at the mean code), ``"residual"`` (``w + MLP``)
             or ``"mlp"`` (the paper's plain MLP).
         manipulation_rank: size of the edit subspace of the ``"delta"`` form.
@@ -101,6 +101,14 @@ class LifterSection:
             w0 too; False stops their gradient at w0, so w0 (the canonical texture and shape
             code) learns only from the terms on w's own image and the perturbation terms
             train only the edit.
+        perturbation_base: ``"delta"`` form only: the code the perturbed code w' is edited
+            from. ``"neutral"``: ``w' = w0 + B (h(w, L', V') - h(w, L0, V0))``, the neutral
+            code turned (what M(w, L', V') is in the paper's reading, where w0 = M(w, L0, V0)).
+            ``"own"``: ``w' = w + B (h(w, L', V') - h(w, L, V))``, w itself turned from its
+            own view and light (:meth:`ganlift.lifter.networks.StyleManipulation.turn`): w0
+            keeps little of w's object early in a short run, and G(w') then shows another
+            object; w itself keeps it (measured in docs/evaluation.md, "A manipulation that
+            turns the object").
         depth_range: canonical depth range (paper: 0.9 .. 1.1).
         depth_mode: ``"range"`` (the paper: tanh of the logits mapped to ``depth_range``) or
             ``"relief"`` (a height field in front of the ``border_depth`` plane, from
@@ -137,6 +145,7 @@ class LifterSection:
     manipulation_rank: int = 16
     manipulation_separate_edit: bool = False
     perturbation_trains_neutral: bool = True
+    perturbation_base: str = "neutral"
     depth_range: list = field(default_factory=lambda: [0.9, 1.1])
     depth_mode: str = "range"
     depth_center: bool = True
@@ -173,12 +182,22 @@ class PerturbSection:
         roll: roll drawn from U(-roll, roll) degrees (paper: 0).
         shuffle_light: perturbed light = the batch's predicted lights, shuffled (paper);
             otherwise the predicted light is kept.
+        warmup_steps: steps of M's warm-up (ours; 0 = none): at the first step of the terms
+            that read the perturbation, M's edit alone is trained on the view cycle of eq. 5
+            (rotations, the decoders frozen) with fresh codes, a few MLP passes per step and
+            no teacher or render, so that the perturbed views show the requested pitch as
+            well as the yaw from their first step (:meth:`ganlift.lifter.Lifter.warm_up_manipulation`).
+        warmup_batch: codes per warm-up step.
+        warmup_lr: Adam learning rate of the warm-up.
     """
 
     yaw: float = 45.0
     pitch: float = 15.0
     roll: float = 0.0
     shuffle_light: bool = True
+    warmup_steps: int = 0
+    warmup_batch: int = 32
+    warmup_lr: float = 1e-3
 
 
 @dataclass
@@ -250,6 +269,7 @@ class TrainSection:
 
 
 PRECISIONS = ("fp32", "bf16")  # train.precision: float32, or bf16 autocast
+PERTURBATION_BASES = ("neutral", "own")  # lifter.perturbation_base: what w' is edited from
 
 
 _SECTIONS: dict[str, type] = {
@@ -350,6 +370,19 @@ class Recipe:
             if value != default and lf.manipulation != "delta":
                 raise ValueError(f"{source}: lifter.{key} = {str(value).lower()} needs lifter.manipulation 'delta' "
                                  f"(the form with a neutral code and an edit), got {lf.manipulation!r}")
+        if lf.perturbation_base not in PERTURBATION_BASES:
+            raise ValueError(f"{source}: lifter.perturbation_base must be one of "
+                             f"{', '.join(repr(b) for b in PERTURBATION_BASES)}, got {lf.perturbation_base!r}")
+        if lf.perturbation_base != "neutral" and lf.manipulation != "delta":
+            raise ValueError(f"{source}: lifter.perturbation_base = {lf.perturbation_base!r} needs lifter.manipulation "
+                             f"'delta' (the form with an edit), got {lf.manipulation!r}")
+        pt = self.perturb
+        if pt.warmup_steps < 0 or pt.warmup_batch < 1 or pt.warmup_lr <= 0:
+            raise ValueError(f"{source}: perturb.warmup_steps >= 0, perturb.warmup_batch >= 1 and "
+                             f"perturb.warmup_lr > 0, got {pt.warmup_steps}, {pt.warmup_batch}, {pt.warmup_lr}")
+        if pt.warmup_steps and lf.manipulation != "delta":
+            raise ValueError(f"{source}: perturb.warmup_steps needs lifter.manipulation 'delta' (it trains the "
+                             f"edit), got {lf.manipulation!r}")
         if lf.manipulation_rank < 1:
             raise ValueError(f"{source}: lifter.manipulation_rank must be >= 1, got {lf.manipulation_rank}")
         if lf.mlp_width < 0:

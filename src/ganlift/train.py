@@ -275,7 +275,10 @@ def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progre
     mid_step = False
     snapshot = None
     try:
+        prepare = getattr(lifter, "prepare_step", None)  # e.g. M's warm-up (Lifter.prepare_step)
         while step < settings.steps:
+            if callable(prepare) and prepare(step, settings.seed):
+                distributed.broadcast_parameters(lifter, info)
             snapshot = capture_rng(sampler)
             mid_step = True
             w = draw(settings.batch_size, sampler)

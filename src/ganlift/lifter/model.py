@@ -11,12 +11,14 @@ T = D_T(w0) and the albedo A = G(w0) de-lit by L0; the renderer draws R(A, S, T,
 from __future__ import annotations
 
 import inspect
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from ganlift.hub import HubMixin
 from ganlift.lifter.controls import ControlsMixin
@@ -39,6 +41,7 @@ from ganlift.lifter.networks import (
 )
 from ganlift.losses.base import LossContext
 from ganlift.render.shading import delight, flip_maps, frontal_light, lambert, normals_from_depth
+from ganlift.training.checkpoint import derive_seed
 from ganlift.utils.outputs import OutputFields
 
 __all__ = ["Lifter", "LifterOutput", "ARCHITECTURE"]
@@ -314,15 +317,25 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         Args:
             w: (B, w_dim); light: (B, 4) renderer lights; view: (B, 6) views.
             own: ``(view, light)`` of w itself, (B, 6) and (B, 4), as the decoders read them
-                (the ``"delta"`` form of M takes its neutral light intensities from them);
-                None decodes them here.
+                (the ``"delta"`` form of M takes its neutral light intensities from them, and
+                with ``lifter.perturbation_base = "own"`` turns w from them); None decodes
+                them here.
             neutral_grad: False (``"delta"`` form) stops the gradient at the neutral code, so
-                it reaches only M's edit (``lifter.perturbation_trains_neutral``).
+                it reaches only M's edit (``lifter.perturbation_trains_neutral``; w' has no
+                neutral code in it with ``perturbation_base = "own"``).
 
         Returns:
             (B, w_dim) code in the teacher's W space.
         """
         lf = self.recipe.lifter
+        if self.manipulation.mode == "delta" and lf.perturbation_base == "own":
+            own_view, own_light = self.decode_view_light(w) if own is None else own
+            # w's own view and light condition M; they are not trained through it
+            out = self.manipulation.turn(
+                self.normalize_w(w), light_to_unit(light, lf.light_direction), view_to_unit(view, self.view_scale),
+                light_to_unit(own_light.detach(), lf.light_direction), view_to_unit(own_view.detach(), self.view_scale),
+            )
+            return out * self.w_std + self.w_mean
         extra: tuple[torch.Tensor, ...] = ()
         if self.manipulation.mode == "delta":  # the neutral light has w's own intensities
             own_light = self.decode_view_light(w)[1] if own is None else own[1]
@@ -472,6 +485,87 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         light_p = light.detach()[perm] if pt.shuffle_light else light.detach()
         return view_p, light_p
 
+    def manipulation_warmup_step(self) -> int | None:
+        """The step M's warm-up runs at: the first step of the terms that read the
+        perturbation (None: no such term is on, or ``perturb.warmup_steps`` is 0)."""
+        losses = self.loss_set
+        if not self.recipe.perturb.warmup_steps:
+            return None
+        starts = [losses.schedules[name][0] for name in losses.terms
+                  if losses.weights[name] and set(getattr(losses.terms[name], "requires", ())) & _PERTURBED]
+        return min(starts) if starts else None
+
+    def prepare_step(self, step: int, seed: int) -> bool:
+        """Called by the training loop before each step: runs M's warm-up at its step.
+
+        Args:
+            step: the (0-based) step about to run.
+            seed: the run's seed (the warm-up draws its codes from a stream of its own).
+
+        Returns:
+            True when parameters changed (a distributed run then broadcasts them).
+        """
+        if step != self.manipulation_warmup_step():
+            return False
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(derive_seed(seed, _WARMUP_STREAM))
+        pt = self.recipe.perturb
+        self.warm_up_manipulation(pt.warmup_steps, pt.warmup_batch, pt.warmup_lr, generator)
+        return True
+
+    def warm_up_manipulation(self, steps: int, batch: int, lr: float,
+                             generator: torch.Generator | None = None) -> float:
+        """Train M's edit alone on the view cycle (eq. 5), before the perturbation terms start.
+
+        Each step draws ``batch`` codes, V' as in training with w's own light, and minimises
+        the squared error between the frozen view decoder's reading of w' = M(w, L, V') and
+        V', each rotation in units of its perturbation range (a rotation with range 0 is left
+        out). In units of the decoder's range instead (the cycle term's), the pitch error
+        weighs (yaw range / pitch range)^2, about 7 times, less than the yaw's, and M learned
+        the yaw at once but sat on a plateau for 500 to 1500 steps before learning the pitch
+        (docs/evaluation.md, "A manipulation that turns the object"). Only the edit's own
+        parameters train (:meth:`StyleManipulation.edit_parameters`), with an Adam of its own,
+        so the neutral code and everything else stay as they are. Teacher-free: MLP passes only.
+
+        Args:
+            steps: warm-up steps; batch: codes per step; lr: Adam learning rate.
+            generator: random stream of the codes and views.
+
+        Returns:
+            The last step's loss.
+        """
+        params = self.manipulation.edit_parameters()
+        before = [p.detach().clone() for p in params]
+        pt = self.recipe.perturb
+        ranges = torch.tensor([pt.pitch, pt.yaw, pt.roll], device=self.device)
+        used = ranges > 0
+        if not bool(used.any()):  # no rotation is perturbed: nothing to learn
+            return 0.0
+        optimizer = torch.optim.Adam(params, lr=lr)
+        loss = torch.zeros(())
+        try:
+            for _ in tqdm(range(steps), desc="warm-up of M", leave=False, disable=steps < 100, file=sys.stderr):
+                w = self.sample_w(batch, generator=generator)
+                with torch.no_grad():
+                    view, light = self.decode_view_light(w)
+                view_p, _ = self.perturbation(view, light, generator)
+                w_p = self.manipulate(w, light, view_p, own=(view, light), neutral_grad=False)
+                read, _ = self.decode_view_light(w_p, frozen=True)
+                error = (read - view_p)[:, :3][:, used] / ranges[used].to(read.dtype)
+                loss = (error**2).mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        except BaseException:  # interrupted: leave M as it was, so a resumed run repeats it exactly
+            with torch.no_grad():
+                for p, b in zip(params, before):
+                    p.copy_(b)
+            raise
+        finally:
+            for p in self.parameters():
+                p.grad = None
+        return float(loss.detach())
+
     def loss_context(
         self,
         w: torch.Tensor,
@@ -599,6 +693,8 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         losses = self.loss_set
         return losses(self.loss_context(w, generator, losses.requires(step)), step)
 
+
+_WARMUP_STREAM = 0x3A12  # seed stream of M's warm-up codes (independent of the training streams)
 
 # The context entries that need the perturbation (V', L', w').
 _PERTURBED = {"view_perturb", "light_perturb", "w_perturb", "teacher_perturbed", "perturbed",

@@ -175,7 +175,9 @@ class StyleManipulation(nn.Module):
       ``rank``-dimensional subspace of W shared by all codes, which bounds how much of the
       object an edit can change. (Measured on synthetic-faces, the non-view factors of w'
       still drift about 0.7 of the way to an unrelated sample's with rank 16 of w_dim 64, as
-      with the paper's form: docs/evaluation.md, "The objective, measured".)
+      with the paper's form: docs/evaluation.md, "The objective, measured": w0 itself keeps
+      little of w's object.) :meth:`turn` applies the same edit to w itself instead, from
+      w's own view and light, which keeps the object.
     * ``"linear"``: ``w' = S w + MLP(w, L, V)`` (the neutral part above for every request).
     * ``"residual"``: ``w' = w + MLP(...)``, starts as the identity.
     * ``"mlp"``: ``w' = MLP(...)``, the paper's form.
@@ -234,6 +236,47 @@ class StyleManipulation(nn.Module):
         light0 = _neutral_light(own_light_unit)
         view0 = w_norm.new_zeros(w_norm.shape[0], 6)
         return self.skip(w_norm) + self.out(self._hidden(w_norm, light0, view0))
+
+    def turn(
+        self,
+        w_norm: torch.Tensor,
+        light_unit: torch.Tensor,
+        view_unit: torch.Tensor,
+        own_light_unit: torch.Tensor,
+        own_view_unit: torch.Tensor,
+    ) -> torch.Tensor:
+        """``"delta"`` mode: w itself edited from its own view and light to the requested ones.
+
+        ``w' = w + B (h(w, L', V') - h(w, L, V))`` with (V, L) w's own view and light: exactly w
+        when w's own view and light are asked for, and otherwise w moved only inside the
+        ``rank``-dimensional edit subspace, so w' keeps what w's object is (the recipe key
+        ``lifter.perturbation_base = "own"``). The neutral code w0 (:meth:`neutral`) is not
+        part of it.
+
+        Args:
+            w_norm: (B, w_dim) normalised codes.
+            light_unit, view_unit: (B, 4), (B, 6) the requested light and view (unit space).
+            own_light_unit, own_view_unit: (B, 4), (B, 6) w's own light and view (unit space).
+
+        Returns:
+            (B, w_dim) normalised manipulated code.
+        """
+        if self.mode != "delta":
+            raise ValueError(f"turn is defined in mode 'delta', got {self.mode!r}")
+        embeddings = tuple(self.edit_embeddings) if self.separate_edit else None
+        own, target = self._hidden(torch.cat([w_norm, w_norm]), torch.cat([own_light_unit, light_unit]),
+                                   torch.cat([own_view_unit, view_unit]), embeddings).chunk(2)
+        return w_norm + (self.edit(target) - self.edit(own)) @ self.basis.T
+
+    def edit_parameters(self) -> list[nn.Parameter]:
+        """``"delta"`` mode: the parameters only the edit uses (its head and basis, and its own
+        embeddings with ``separate_edit``); training them leaves the neutral code unchanged."""
+        if self.mode != "delta":
+            raise ValueError(f"the edit's parameters are defined in mode 'delta', got {self.mode!r}")
+        params = list(self.edit.parameters()) + [self.basis]
+        if self.separate_edit:
+            params += list(self.edit_embeddings.parameters())
+        return params
 
     def forward(
         self,
