@@ -111,7 +111,7 @@ def test_the_warm_up_runs_at_the_first_perturbation_step(teacher):
     assert lifter.manipulation_warmup_step() == 3  # perturbation_a starts first
     assert _lifter(teacher, **{"perturb.warmup_steps": 4}).manipulation_warmup_step() is None  # no such term
     calls = []
-    lifter.warm_up_manipulation = lambda *args: calls.append(args)
+    lifter.warm_up_manipulation = lambda *args, **kwargs: calls.append(args)
     assert [lifter.prepare_step(s, seed=0) for s in range(6)] == [False, False, False, True, False, False]
     assert len(calls) == 1 and calls[0][:3] == (4, 32, 1e-3)
 

@@ -182,7 +182,9 @@ def train(
             :class:`~ganlift.lifter.model.LifterOutput` or another
             :class:`~ganlift.utils.outputs.OutputFields` with ``image_pm1``, see
             :func:`ganlift.training.previews.preview_columns`). Its parameters with
-            ``requires_grad`` are trained.
+            ``requires_grad`` are trained. An optional ``prepare_step(step, seed, progress=)``
+            runs before each step and returns True when it changed parameters (M's warm-up,
+            :meth:`ganlift.lifter.Lifter.prepare_step`).
         teacher: the frozen teacher the codes come from.
         settings: steps, batch size, optimiser and logging intervals.
         out: output folder for ``log.jsonl``, ``samples/`` and ``checkpoints/``; None writes
@@ -277,7 +279,7 @@ def _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progre
     try:
         prepare = getattr(lifter, "prepare_step", None)  # e.g. M's warm-up (Lifter.prepare_step)
         while step < settings.steps:
-            if callable(prepare) and prepare(step, settings.seed):
+            if callable(prepare) and prepare(step, settings.seed, progress=progress and info.is_main):
                 distributed.broadcast_parameters(lifter, info)
             snapshot = capture_rng(sampler)
             mid_step = True

@@ -495,12 +495,13 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
                   if losses.weights[name] and set(getattr(losses.terms[name], "requires", ())) & _PERTURBED]
         return min(starts) if starts else None
 
-    def prepare_step(self, step: int, seed: int) -> bool:
+    def prepare_step(self, step: int, seed: int, progress: bool = True) -> bool:
         """Called by the training loop before each step: runs M's warm-up at its step.
 
         Args:
             step: the (0-based) step about to run.
             seed: the run's seed (the warm-up draws its codes from a stream of its own).
+            progress: show the warm-up's progress bar.
 
         Returns:
             True when parameters changed (a distributed run then broadcasts them).
@@ -510,11 +511,11 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         generator = torch.Generator(device=self.device)
         generator.manual_seed(derive_seed(seed, _WARMUP_STREAM))
         pt = self.recipe.perturb
-        self.warm_up_manipulation(pt.warmup_steps, pt.warmup_batch, pt.warmup_lr, generator)
+        self.warm_up_manipulation(pt.warmup_steps, pt.warmup_batch, pt.warmup_lr, generator, progress=progress)
         return True
 
     def warm_up_manipulation(self, steps: int, batch: int, lr: float,
-                             generator: torch.Generator | None = None) -> float:
+                             generator: torch.Generator | None = None, progress: bool = True) -> float:
         """Train M's edit alone on the view cycle (eq. 5), before the perturbation terms start.
 
         Each step draws ``batch`` codes, V' as in training with w's own light, and minimises
@@ -530,6 +531,7 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         Args:
             steps: warm-up steps; batch: codes per step; lr: Adam learning rate.
             generator: random stream of the codes and views.
+            progress: show a progress bar (from 100 steps on).
 
         Returns:
             The last step's loss.
@@ -544,7 +546,8 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
         optimizer = torch.optim.Adam(params, lr=lr)
         loss = torch.zeros(())
         try:
-            for _ in tqdm(range(steps), desc="warm-up of M", leave=False, disable=steps < 100, file=sys.stderr):
+            for _ in tqdm(range(steps), desc="warm-up of M", leave=False, disable=not progress or steps < 100,
+                          file=sys.stderr):
                 w = self.sample_w(batch, generator=generator)
                 with torch.no_grad():
                     view, light = self.decode_view_light(w)
