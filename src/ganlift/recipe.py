@@ -365,17 +365,15 @@ class Recipe:
             raise ValueError(f"{source}: lifter.depth_mode must be 'range' or 'relief', got {lf.depth_mode!r}")
         if lf.depth_mode == "relief" and not lf.depth_range[0] < lf.border_depth:
             raise ValueError(f"{source}: lifter.depth_mode 'relief' needs depth_range[0] < border_depth")
-        for key, value, default in (("perturbation_trains_neutral", lf.perturbation_trains_neutral, True),
-                                    ("manipulation_separate_edit", lf.manipulation_separate_edit, False)):
-            if value != default and lf.manipulation != "delta":
-                raise ValueError(f"{source}: lifter.{key} = {str(value).lower()} needs lifter.manipulation 'delta' "
-                                 f"(the form with a neutral code and an edit), got {lf.manipulation!r}")
         if lf.perturbation_base not in PERTURBATION_BASES:
             raise ValueError(f"{source}: lifter.perturbation_base must be one of "
                              f"{', '.join(repr(b) for b in PERTURBATION_BASES)}, got {lf.perturbation_base!r}")
-        if lf.perturbation_base != "neutral" and lf.manipulation != "delta":
-            raise ValueError(f"{source}: lifter.perturbation_base = {lf.perturbation_base!r} needs lifter.manipulation "
-                             f"'delta' (the form with an edit), got {lf.manipulation!r}")
+        for key, value, default in (("perturbation_trains_neutral", lf.perturbation_trains_neutral, True),
+                                    ("manipulation_separate_edit", lf.manipulation_separate_edit, False),
+                                    ("perturbation_base", lf.perturbation_base, "neutral")):
+            if value != default and lf.manipulation != "delta":
+                raise ValueError(f"{source}: lifter.{key} = {str(value).lower()} needs lifter.manipulation 'delta' "
+                                 f"(the form with a neutral code and an edit), got {lf.manipulation!r}")
         pt = self.perturb
         if pt.warmup_steps < 0 or pt.warmup_batch < 1 or pt.warmup_lr <= 0:
             raise ValueError(f"{source}: perturb.warmup_steps >= 0, perturb.warmup_batch >= 1 and "

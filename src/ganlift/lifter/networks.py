@@ -223,6 +223,16 @@ class StyleManipulation(nn.Module):
         ew, el, ev = embeddings or (self.embed_w, self.embed_light, self.embed_view)
         return F.leaky_relu(ew(w_norm) + el(light_unit) + ev(view_unit), 0.2)
 
+    def _edit(self, w_norm: torch.Tensor, ref_light: torch.Tensor, ref_view: torch.Tensor,
+              light_unit: torch.Tensor, view_unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``"delta"`` mode: the edit ``B (h(w, L', V') - h(w, L_ref, V_ref))`` from a reference
+        light and view to the requested ones, both (B, w_dim) normalised, and the reference's
+        hidden state (B, width) (the edit's own embeddings with ``separate_edit``)."""
+        embeddings = tuple(self.edit_embeddings) if self.separate_edit else None
+        ref, target = self._hidden(torch.cat([w_norm, w_norm]), torch.cat([ref_light, light_unit]),
+                                   torch.cat([ref_view, view_unit]), embeddings).chunk(2)
+        return (self.edit(target) - self.edit(ref)) @ self.basis.T, ref
+
     def neutral(self, w_norm: torch.Tensor, own_light_unit: torch.Tensor) -> torch.Tensor:
         """``"delta"`` mode: the neutral code alone, (B, w_dim), (B, 4) -> (B, w_dim) normalised.
 
@@ -263,10 +273,7 @@ class StyleManipulation(nn.Module):
         """
         if self.mode != "delta":
             raise ValueError(f"turn is defined in mode 'delta', got {self.mode!r}")
-        embeddings = tuple(self.edit_embeddings) if self.separate_edit else None
-        own, target = self._hidden(torch.cat([w_norm, w_norm]), torch.cat([own_light_unit, light_unit]),
-                                   torch.cat([own_view_unit, view_unit]), embeddings).chunk(2)
-        return w_norm + (self.edit(target) - self.edit(own)) @ self.basis.T
+        return w_norm + self._edit(w_norm, own_light_unit, own_view_unit, light_unit, view_unit)[0]
 
     def edit_parameters(self) -> list[nn.Parameter]:
         """``"delta"`` mode: the parameters only the edit uses (its head and basis, and its own
@@ -298,14 +305,12 @@ class StyleManipulation(nn.Module):
                 raise ValueError("delta-mode manipulation needs the light of w itself (own_light_unit)")
             light0 = _neutral_light(own_light_unit)
             view0 = torch.zeros_like(view_unit)
-            edit_embeddings = tuple(self.edit_embeddings) if self.separate_edit else None
-            neutral, target = self._hidden(torch.cat([w_norm, w_norm]), torch.cat([light0, light_unit]),
-                                           torch.cat([view0, view_unit]), edit_embeddings).chunk(2)
+            edit, neutral = self._edit(w_norm, light0, view0, light_unit, view_unit)
             # w0 reads the shared embeddings; with a separate edit, ``neutral`` is the edit's own
             w0 = self.neutral(w_norm, own_light_unit) if self.separate_edit else self.skip(w_norm) + self.out(neutral)
             if not neutral_grad:
                 w0 = w0.detach()
-            return w0 + (self.edit(target) - self.edit(neutral)) @ self.basis.T
+            return w0 + edit
         delta = self.out(self._hidden(w_norm, light_unit, view_unit))
         if self.mode == "residual":
             return w_norm + delta
