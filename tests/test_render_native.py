@@ -159,6 +159,29 @@ def test_gradcheck_of_the_shading_kernel(kernels):
                                     inputs, eps=1e-7, atol=1e-5)
 
 
+@pytest.mark.parametrize("used", [(True, False, False), (True, True, False), (True, False, True), (False, True, True)])
+def test_shading_gradients_of_unused_outputs_are_exact_zeros(kernels, used):
+    """An output left out of the loss sends no gradient (NULL in the kernel): the gradients
+    equal those of a loss that takes it with weight 0 (explicit zeros), bit for bit."""
+    albedo, nmap, grid, face, light = _shade_inputs(2, 9, 10, 11, seed=4)
+    light5 = torch.cat([light[:, :2], light_direction(light)], 1)
+    background = torch.tensor([0.2, 0.5, 1.0], dtype=D64)
+
+    def grads(weights):
+        xs = [x.clone().requires_grad_(True) for x in (albedo, nmap, grid, light5)]
+        outs = native.shade(*xs[:3], face, xs[3], background, kernels)
+        g = torch.Generator().manual_seed(5)
+        randoms = [torch.randn(o.shape, generator=g, dtype=o.dtype) for o in outs]
+        terms = [(o * r).sum() * w for o, r, w in zip(outs, randoms, weights) if w is not None]
+        sum(terms).backward()
+        return [x.grad for x in xs]
+
+    left_out = grads([1.0 if u else None for u in used])
+    zero_weighted = grads([1.0 if u else 0.0 for u in used])
+    for a, b in zip(left_out, zero_weighted):
+        assert torch.equal(a, b)
+
+
 @pytest.mark.parametrize("noisy,lit", [(False, True), (True, True), (True, False)])
 def test_renders_agree_with_the_pytorch_renderer(kernels, monkeypatch, noisy, lit):
     inputs = scene(7, 48, B=2, dtype=torch.float32, noisy=noisy)[: 5 if lit else 4]  # unlit: light None

@@ -71,6 +71,13 @@ class Rendered(OutputFields):
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
+def _all_finite(x: torch.Tensor) -> bool:
+    """Whether every value of ``x`` is finite. A finite sum settles it in one reduction (a NaN
+    or inf anywhere makes the sum NaN or inf); only a sum that is not finite, which finite
+    values can give by overflowing, is checked value by value."""
+    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
+
+
 def _shape(x: torch.Tensor) -> str:
     return "(" + ", ".join(str(s) for s in x.shape) + ")"
 
@@ -190,9 +197,9 @@ class Renderer(nn.Module):
                 raise TypeError(f"{arg} must be a floating-point tensor, got {x.dtype}")
             if x.device != depth.device:
                 raise ValueError(f"{arg} is on {x.device} but depth is on {depth.device}; use one device")
-            if values and not bool(torch.isfinite(x).all()):
+            if values and not _all_finite(x):
                 raise ValueError(f"{arg} contains NaN or inf values")
-        if values and not bool((depth > 0).all()):
+        if values and depth.numel() and not bool(depth.min() > 0):  # NaN was rejected above
             raise ValueError("depth must be positive everywhere (the camera looks down +z from the origin)")
 
     # -- geometry ------------------------------------------------------------------------

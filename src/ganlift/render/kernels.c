@@ -49,6 +49,11 @@ static inline int64_t floor_in(double x, int64_t lo, int64_t hi) {
     return (double)i > x ? i - 1 : i;
 }
 
+/* Boxes narrower than this many pixel centres are scanned from their left edge: finding the
+ * first centre inside costs three divisions per row, more than testing the few centres. Both
+ * give the same pixels (the start is only a lower bound of the first centre inside). */
+#define NARROW 4
+
 static void draw(const real *p0, const real *p1, const real *p2, int64_t face, int64_t *buf,
                  int64_t height, int64_t width, double znear, double tol, double min_area) {
     const double u0 = p0[0], v0 = p0[1], z0 = p0[2];
@@ -74,14 +79,17 @@ static void draw(const real *p0, const real *p1, const real *p2, int64_t face, i
     int have_iz = 0;
     for (int64_t y = lo_v; y <= hi_v; ++y) {
         const double dy = (double)y - v0;
-        const double e1 = (-u0 * dv2 - dy * du2) * inv; /* b1 at x = 0 */
-        const double e2 = (du1 * dy + dv1 * u0) * inv;  /* b2 at x = 0 */
-        /* Lower bound of x from each weight >= -tol where the weight grows with x. */
-        double start = (double)lo_u;
-        if (a1 > 0) { double t = (-tol - e1) / a1; if (t > start) start = t; }
-        if (a2 > 0) { double t = (-tol - e2) / a2; if (t > start) start = t; }
-        if (a1 + a2 < 0) { double t = (1.0 + tol - e1 - e2) / (a1 + a2); if (t > start) start = t; }
-        int64_t x = floor_in(start, lo_u, hi_u + 1);
+        int64_t x = lo_u;
+        if (hi_u - lo_u >= NARROW) { /* three divisions: only worth it where the row is long */
+            const double e1 = (-u0 * dv2 - dy * du2) * inv; /* b1 at x = 0 */
+            const double e2 = (du1 * dy + dv1 * u0) * inv;  /* b2 at x = 0 */
+            /* Lower bound of x from each weight >= -tol where the weight grows with x. */
+            double start = (double)lo_u;
+            if (a1 > 0) { double t = (-tol - e1) / a1; if (t > start) start = t; }
+            if (a2 > 0) { double t = (-tol - e2) / a2; if (t > start) start = t; }
+            if (a1 + a2 < 0) { double t = (1.0 + tol - e1 - e2) / (a1 + a2); if (t > start) start = t; }
+            x = floor_in(start, lo_u, hi_u + 1);
+        }
         int seen = 0;
         for (; x <= hi_u; ++x) {
             const double dx = (double)x - u0;
@@ -507,7 +515,8 @@ int ganlift_shade(const real *albedo, const real *nmap, const real *grid, const 
     return 0;
 }
 
-/* The gradient of ganlift_shade: given dL/dimage, dL/dnormal and dL/dshading, writes dL/dalbedo,
+/* The gradient of ganlift_shade: given dL/dimage, dL/dnormal and dL/dshading (either of the
+ * last two may be NULL: no gradient, as zeros without reading them), writes dL/dalbedo,
  * dL/dnmap ([batch][3][size][size]) and dL/dgrid ([batch][height][width][2]) and adds
  * dL/dlight ([batch][5], which must start at 0). */
 int ganlift_shade_backward(const real *albedo, const real *nmap, const real *grid, const int64_t *face,
@@ -519,7 +528,8 @@ int ganlift_shade_backward(const real *albedo, const real *nmap, const real *gri
     if (!mix || !gmix) { free(mix); free(gmix); return 1; }
     for (int64_t b = 0; b < batch; ++b) {
         const real *L = light + 5 * b;
-        const real *gi = gimage + b * 3 * pixels, *gn = gnormal + b * 3 * pixels, *gsh = gshading + b * pixels;
+        const real *gi = gimage + b * 3 * pixels;
+        const real *gn = gnormal ? gnormal + b * 3 * pixels : 0, *gsh = gshading ? gshading + b * pixels : 0;
         double gL[5] = {0.0, 0.0, 0.0, 0.0, 0.0}; /* sums over the pixels, in double */
         interleave(albedo + b * 3 * n, nmap + b * 3 * n, n, mix);
         for (int64_t k = 0; k < n * MAPS; ++k) gmix[k] = 0;
@@ -536,13 +546,13 @@ int ganlift_shade_backward(const real *albedo, const real *nmap, const real *gri
             const double nrm[3] = {s[0] * inv, s[1] * inv, s[2] * inv};
             const double cosine = -(nrm[0] * L[2] + nrm[1] * L[3] + nrm[2] * L[4]);
             const double lit = cosine > 0.0 ? cosine : 0.0, shade = L[0] + L[1] * lit;
-            double gshade = gsh[o];
+            double gshade = gsh ? gsh[o] : 0.0;
             for (int c = 0; c < 3; ++c) { g[c] = gi[c * pixels + o] * shade; gshade += gi[c * pixels + o] * v[c]; }
             gL[0] += gshade; gL[1] += gshade * lit;
             const double gcos = cosine >= 0.0 ? gshade * L[1] : 0.0; /* clamp_min passes at 0 */
             double gnrm[3];
             for (int c = 0; c < 3; ++c) {
-                gnrm[c] = gn[c * pixels + o] - gcos * L[2 + c];
+                gnrm[c] = (gn ? gn[c * pixels + o] : 0.0) - gcos * L[2 + c];
                 gL[2 + c] -= gcos * nrm[c];
             }
             /* n = s * inv(|s|^2): ds = gn * inv - s (gn . s) inv^3 (the clamp: a constant inv). */

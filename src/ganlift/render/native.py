@@ -37,7 +37,7 @@ from ganlift.utils.io import ganlift_home
 
 SOURCE = Path(__file__).with_name("kernels.c")
 # No -ffast-math: the inside test and the depth order must follow IEEE arithmetic.
-FLAGS = ["-O2", "-std=c99", "-shared", "-fPIC"]
+FLAGS = ["-O3", "-std=c99", "-shared", "-fPIC"]
 _STORAGE = {torch.float32: "float", torch.float64: "double"}
 
 _UNSET = object()
@@ -396,15 +396,21 @@ class _Shade(torch.autograd.Function):
         H, W = face.shape[1:]
         dtype = albedo.dtype
 
-        def incoming(g, channels):
-            return torch.zeros(B, channels, H, W, dtype=dtype) if g is None else _array(g, dtype)
-
-        gi, gn, gs = incoming(grad_image, 3), incoming(grad_normal, 3), incoming(grad_shading, 1)
+        gi = torch.zeros(B, 3, H, W, dtype=dtype) if grad_image is None else _array(grad_image, dtype)
+        # A gradient autograd did not send (the output was not used) reaches the kernel as
+        # NULL, not as a tensor of zeros to fill and read.
+        gn, gs = (None if g is None else _array(g, dtype) for g in (grad_normal, grad_shading))
         ga, gm, gl = torch.empty_like(albedo), torch.empty_like(nmap), torch.zeros_like(light)
         gg = torch.empty_like(grid)
-        _per_sample(lambda a, n: _scratch_ok(ctx.lib.ganlift_shade_backward(*(x.data_ptr() for x in a[:5]), n, S, H, W,
-                                                                            *(x.data_ptr() for x in a[5:])), S),
-                    B, [albedo, nmap, grid, face, light, gi, gn, gs, ga, gm, gl, gg], B * H * W)
+        given = [g for g in (gn, gs) if g is not None]
+
+        def call(a, n):  # a: the chunks of the arrays below, in their order
+            inputs, rest = a[:6], iter(a[6:])
+            ptrs = [x.data_ptr() for x in inputs] + [None if g is None else next(rest).data_ptr() for g in (gn, gs)]
+            _scratch_ok(ctx.lib.ganlift_shade_backward(*ptrs[:5], n, S, H, W, *ptrs[5:],
+                                                       *(x.data_ptr() for x in rest)), S)
+
+        _per_sample(call, B, [albedo, nmap, grid, face, light, gi, *given, ga, gm, gl, gg], B * H * W)
         grads = [g.to(dt) for g, dt in zip((ga, gm, gg, gl), ctx.dtypes)]
         return (*grads[:3], None, grads[3], None, None)
 
