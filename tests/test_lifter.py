@@ -80,6 +80,33 @@ def test_decoder_shapes(res):
         shape(w)
 
 
+def test_decoder_heads_in_channels_last_agree_with_contiguous(monkeypatch):
+    """The heads of D_S and D_T run channels-last (faster convolutions on the CPU); values and
+    gradients match the contiguous computation to rounding."""
+    import ganlift.lifter.networks as networks
+
+    torch.manual_seed(0)
+    w, feats = torch.randn(3, 24), torch.randn(3, 5, 32, 32)
+    nets = [ShapeDecoder(24, 16, 2, 32, 32, 8, feature_channels=5), TransformDecoder(24, 16, 2, 32, 32, 8)]
+
+    def run():
+        outs = [nets[0](w, feats), nets[1](w)]
+        for n in nets:
+            n.zero_grad(set_to_none=True)
+        sum((o * torch.linspace(-1, 1, o.numel()).view_as(o)).sum() for o in outs).backward()
+        return [o.detach() for o in outs] + [p.grad.clone() for n in nets for p in n.parameters()]
+
+    seen = []
+    real = networks._channels_last
+    monkeypatch.setattr(networks, "_channels_last", lambda x: seen.append(x.shape) or real(x))
+    fast = run()
+    assert len(seen) == 2
+    monkeypatch.setattr(networks, "_channels_last", lambda x: x)
+    plain = run()
+    for a, b in zip(fast, plain):  # float32 rounding of sums in another order
+        assert float((a - b).abs().max()) <= 1e-4 * float(b.abs().max())
+
+
 def test_view_light_decoders_and_manipulation():
     w = torch.randn(5, 12) * 10
     view = ViewDecoder(12, 16)(w)

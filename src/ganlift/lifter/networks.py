@@ -436,7 +436,7 @@ class ShapeDecoder(nn.Module):
                     f"features must have {self.feature_channels} channels, got {tuple(features.shape)}"
                 )
             h = h + self.inject(resize(features, self.resolution))
-        return self.head(h) + self.prior
+        return self.head(_channels_last(h)) + self.prior
 
 
 def dome_map(size: int, sigma: float = 0.3) -> torch.Tensor:
@@ -494,7 +494,15 @@ class TransformDecoder(nn.Module):
         )
 
     def forward(self, w_norm: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(w_norm))
+        return self.head(_channels_last(self.trunk(w_norm)))
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in channels-last memory for the full-resolution heads of D_S and D_T. On the CPU
+    oneDNN runs their 5x5 convolutions 2-3 times faster so (the one to a single output channel
+    most: 16 channels at 64x64, batch 8, forward+backward 14.6 ms contiguous, 6.3 ms
+    channels-last); the values agree to rounding."""
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 # ------------------------------------------------------------------------------ outputs
