@@ -419,6 +419,17 @@ def test_bad_inputs_name_the_argument_and_shape():
         r.render(a, d, light=torch.full((2, 4), float("nan")))
     with pytest.raises(ValueError, match="depth must be positive"):
         r.render(a, d - 1.0)
+    inf = a.clone()
+    inf[1, 2, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="albedo.*inf"):
+        r.render(inf, d)
+    # finite values whose sum overflows to inf pass (the element-wise check settles it)
+    assert torch.isinf(torch.full((2, 3, 8, 8), 3e38).sum())
+    r.check_inputs(torch.full((2, 3, 8, 8), 3e38), d, None, None, None)
+    one = d.clone()
+    one[0, 0, 5, 5] = 0.0  # a single non-positive depth is found
+    with pytest.raises(ValueError, match="depth must be positive"):
+        r.render(a, one)
     with pytest.raises(TypeError, match="albedo"):
         r.render(a.numpy(), d)
     with pytest.raises(TypeError, match="view.*floating"):
