@@ -152,10 +152,15 @@ _PARALLEL_WORK = 1 << 16
 _pool: ThreadPoolExecutor | None = None
 
 
-def _per_sample(call, batch: int, arrays: list[torch.Tensor], work: int) -> None:
-    """``call(chunks, n)`` on consecutive runs of samples of the batch-major ``arrays``, in
-    ``torch.get_num_threads()`` threads at once (ctypes releases the GIL; every kernel writes
-    each sample's outputs from that sample's inputs only)."""
+def _ptr(x: torch.Tensor | None) -> int | None:
+    """The array's address for ctypes; None (a NULL pointer) for a missing array."""
+    return None if x is None else x.data_ptr()
+
+
+def _per_sample(call, batch: int, arrays: list[torch.Tensor | None], work: int) -> None:
+    """``call(chunks, n)`` on consecutive runs of samples of the batch-major ``arrays`` (None
+    entries stay None), in ``torch.get_num_threads()`` threads at once (ctypes releases the
+    GIL; every kernel writes each sample's outputs from that sample's inputs only)."""
     global _pool
     threads = min(torch.get_num_threads(), batch) if work >= _PARALLEL_WORK else 1
     if threads <= 1:
@@ -165,7 +170,7 @@ def _per_sample(call, batch: int, arrays: list[torch.Tensor], work: int) -> None
         _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="ganlift-render")
     cuts = [batch * i // threads for i in range(threads + 1)]
     runs = [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
-    list(_pool.map(lambda r: call([x[r[0] : r[1]] for x in arrays], r[1] - r[0]), runs))
+    list(_pool.map(lambda r: call([None if x is None else x[r[0] : r[1]] for x in arrays], r[1] - r[0]), runs))
 
 
 def _check(name: str, x: torch.Tensor, shape: tuple) -> None:
@@ -402,15 +407,9 @@ class _Shade(torch.autograd.Function):
         gn, gs = (None if g is None else _array(g, dtype) for g in (grad_normal, grad_shading))
         ga, gm, gl = torch.empty_like(albedo), torch.empty_like(nmap), torch.zeros_like(light)
         gg = torch.empty_like(grid)
-        given = [g for g in (gn, gs) if g is not None]
-
-        def call(a, n):  # a: the chunks of the arrays below, in their order
-            inputs, rest = a[:6], iter(a[6:])
-            ptrs = [x.data_ptr() for x in inputs] + [None if g is None else next(rest).data_ptr() for g in (gn, gs)]
-            _scratch_ok(ctx.lib.ganlift_shade_backward(*ptrs[:5], n, S, H, W, *ptrs[5:],
-                                                       *(x.data_ptr() for x in rest)), S)
-
-        _per_sample(call, B, [albedo, nmap, grid, face, light, gi, *given, ga, gm, gl, gg], B * H * W)
+        _per_sample(lambda a, n: _scratch_ok(ctx.lib.ganlift_shade_backward(*map(_ptr, a[:5]), n, S, H, W,
+                                                                            *map(_ptr, a[5:])), S),
+                    B, [albedo, nmap, grid, face, light, gi, gn, gs, ga, gm, gl, gg], B * H * W)
         grads = [g.to(dt) for g, dt in zip((ga, gm, gg, gl), ctx.dtypes)]
         return (*grads[:3], None, grads[3], None, None)
 
