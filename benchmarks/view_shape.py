@@ -47,10 +47,14 @@ def centred_rows(mask: torch.Tensor) -> torch.Tensor:
     return (y - (y * mask).sum((1, 2, 3), keepdim=True) / n) * mask
 
 
+def row_slope(field: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Least-squares slope of ``field`` (B, 1, H, W) on :func:`centred_rows` ``rows``. Returns (B,)."""
+    return (field * rows).sum((1, 2, 3)) / (rows**2).sum((1, 2, 3)).clamp_min(1e-6)
+
+
 def tilt(depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Least-squares slope of normalised depth along the rows over ``mask``. Returns (B,)."""
-    rows = centred_rows(mask)
-    return (normalised(depth, mask) * rows).sum((1, 2, 3)) / (rows**2).sum((1, 2, 3)).clamp_min(1e-6)
+    return row_slope(normalised(depth, mask), centred_rows(mask))
 
 
 def regression(pred: torch.Tensor, true: torch.Tensor) -> tuple[float, float]:
@@ -73,21 +77,22 @@ def diagnose(lifter, n: int = 256, seed: int = 0, batch: int = 64) -> dict:
     w = teacher.sample_w(n, seed=seed)
     size = lifter.resolution
     parts: dict[str, list[torch.Tensor]] = {}
-
-    def add(name: str, value: torch.Tensor) -> None:
-        parts.setdefault(name, []).append(value.float().cpu())
-
     for start in range(0, n, batch):
         codes = w[start : start + batch]
         pred, truth = lifter.predict(codes), teacher.ground_truth(codes, size=size)
         mask = (truth["mask"] > 0.5).float()
-        own = (pred["depth"] < float(lifter.recipe.lifter.transform_threshold)).float()
-        diff = normalised(pred["depth"], mask) - normalised(truth["depth"], mask)
-        add("view", pred["view"]), add("view_true", truth["view"])
-        add("light", pred["light"]), add("light_true", truth["light"])
-        add("tilt", tilt(pred["depth"], mask)), add("tilt_own", tilt(pred["depth"], own))
-        add("tilt_true", tilt(truth["depth"], mask))
-        add("diff", diff), add("rows", centred_rows(mask)), add("mask", mask)
+        # the lifter's own object, as its loss context marks it (T forced to 1 there)
+        own = (pred["depth"] <= float(lifter.recipe.lifter.transform_threshold)).float()
+        values = {
+            "view": pred["view"], "view_true": truth["view"],
+            "light": pred["light"], "light_true": truth["light"],
+            "tilt": tilt(pred["depth"], mask), "tilt_own": tilt(pred["depth"], own),
+            "tilt_true": tilt(truth["depth"], mask),
+            "diff": normalised(pred["depth"], mask) - normalised(truth["depth"], mask),
+            "rows": centred_rows(mask), "mask": mask,
+        }
+        for name, value in values.items():
+            parts.setdefault(name, []).append(value.float().cpu())
     p = {k: torch.cat(v) for k, v in parts.items()}
     out: dict = {"view": {}, "light": {}}
     for i, name in enumerate(VIEW_NAMES):
@@ -97,7 +102,7 @@ def diagnose(lifter, n: int = 256, seed: int = 0, batch: int = 64) -> dict:
     for key in ("tilt", "tilt_own", "tilt_true"):
         out[key] = (float(p[key].mean()), float(p[key].std()))
     rows, mask, diff = p["rows"], p["mask"], p["diff"]
-    own_tilt = (diff * rows).sum((1, 2, 3)) / (rows**2).sum((1, 2, 3)).clamp_min(1e-6)
+    own_tilt = row_slope(diff, rows)
     out["canonical"] = float(rms(diff, mask).mean())
     out["canonical_mean_tilt_out"] = float(rms(diff - own_tilt.mean() * rows, mask).mean())
     out["canonical_own_tilt_out"] = float(rms(diff - own_tilt.view(-1, 1, 1, 1) * rows, mask).mean())
