@@ -28,7 +28,7 @@ from ganlift.lifter.networks import (
 )
 from ganlift.losses import LossSet
 from ganlift.losses.distance import ImageDistance
-from ganlift.losses.terms import CodeCycle, Cycle, Flip, PerturbationA, PerturbationB, Reconstruction
+from ganlift.losses.terms import CodeCycle, Cycle, Flip, NeutralCycle, PerturbationA, PerturbationB, Reconstruction
 from ganlift.recipe import load_recipe
 from ganlift.render.shading import flip_maps
 from ganlift.utils.outputs import OutputFields
@@ -339,6 +339,22 @@ def test_cycle_trains_m_through_frozen_decoders(syn_lifter):
     assert not any(_moved(grads, p) for p in ("view_decoder.", "light_decoder.", "shape_decoder."))
     grads = _grads_after(syn_lifter, {"cycle": Cycle(train_decoders=True)}, w)
     assert _moved(grads, "manipulation.") and _moved(grads, "view_decoder.")
+
+
+def test_neutral_cycle_trains_only_m_through_frozen_decoders(syn_lifter):
+    lifter = copy.deepcopy(syn_lifter)
+    _as_if_trained(lifter.manipulation)  # its zero-initialised last layers pass no gradient on
+    w = lifter.sample_w(4, seed=2)
+    grads = _grads_after(lifter, {"neutral_cycle": NeutralCycle()}, w)
+    assert _moved(grads, "manipulation.")
+    others = {n: g for n, g in grads.items() if not n.startswith("manipulation.")}
+    assert others and all(g is None or g.abs().sum() == 0 for g in others.values())  # D_V, D_L too
+    # it reads the decoders on the very w0 the rest of the step uses
+    ctx = lifter.loss_context(w, torch.Generator().manual_seed(0), needs=set(NeutralCycle().requires))
+    view, light = lifter.decode_view_light(ctx.w0)
+    torch.testing.assert_close(ctx.view_estimate_neutral, view)
+    torch.testing.assert_close(ctx.light_estimate_neutral, light)
+    assert "w_perturb" not in ctx  # no perturbation is drawn for it
 
 
 def _as_if_trained(manipulation: torch.nn.Module) -> None:

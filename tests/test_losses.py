@@ -24,6 +24,7 @@ from ganlift.losses.terms import (
     CodeCycle,
     Cycle,
     Flip,
+    NeutralCycle,
     PerturbationA,
     PerturbationB,
     Prior,
@@ -41,7 +42,7 @@ def rendered(image, mask=None):
 def test_registry_holds_every_paper_term():
     assert set(LOSSES.names()) >= {
         "reconstruction", "flip", "perturbation_b", "perturbation_a", "cycle", "prior", "identity", "albedo_rank",
-        "code_cycle",
+        "code_cycle", "neutral_cycle",
     }
 
 
@@ -238,6 +239,22 @@ def test_cycle_known_value_in_unit_space():
     assert torch.isclose(Cycle(rotation_only=False)(ctx), torch.tensor((0.01 + 0.25) / 6))
     ctx.light_estimate_m = light + torch.tensor([[0.05, 0.0, 0.0, 0.0]])  # 0.1 unit of ambient
     assert torch.isclose(Cycle()(ctx), torch.tensor(0.01 / 3 + 0.01 / 4))
+
+
+def test_neutral_cycle_known_value_in_unit_space():
+    # 6 deg of pitch = 0.1 unit, 3 deg of roll = 0.05 unit; translations are not compared
+    view = torch.tensor([[6.0, 0.0, 3.0, 0.05, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.05, 0.0]])
+    light = torch.tensor([[0.9, 0.4, 0.2, 0.0], [0.3, 0.1, 0.0, -0.1]])  # intensities not compared
+    ctx = LossContext(view_estimate_neutral=view, light_estimate_neutral=light,
+                      view_scale=torch.tensor([60.0, 60, 60, 0.1, 0.1, 0.01]),
+                      light_scale=torch.tensor([1.0, 1.0, 0.5, 0.5]))
+    rotation = (0.1**2 + 0.05**2) / 6
+    direction = (0.4**2 + 0.2**2) / 4
+    assert torch.isclose(NeutralCycle()(ctx), torch.tensor(rotation + direction))
+    assert torch.isclose(NeutralCycle(light=False)(ctx), torch.tensor(rotation))
+    still = LossContext(view_estimate_neutral=torch.zeros(2, 6), light_estimate_neutral=torch.zeros(2, 4),
+                        view_scale=ctx.view_scale, light_scale=ctx.light_scale)
+    assert NeutralCycle()(still) == 0
 
 
 def test_code_cycle_known_value_in_normalised_units():

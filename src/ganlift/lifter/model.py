@@ -595,7 +595,8 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
            the flipped maps with the same V, L (flip), R(A,S,T,D_V(sg w'),D_L(sg w')) (eq. 4
            (b); decoders trained, M not), R(A,S,T,V',L') (eq. 6, identity only).
         7. Without gradient: R(A,S,T,V',L'), the target of eq. 4 (a).
-        8. The frozen decoders on w' (eq. 5, gradient into M only).
+        8. The frozen decoders on w' (eq. 5, gradient into M only), and on w0 (the neutral
+           cycle, gradient into M only).
         9. M asked for w's own (detached) view and light, from w and from w' (the code cycle,
            gradient into M only, into its edit only when ``lifter.perturbation_trains_neutral``
            is false; MLP passes, no teacher or render).
@@ -652,6 +653,10 @@ class Lifter(ControlsMixin, HubMixin, nn.Module):
             ctx["view_estimate_m"], ctx["light_estimate_m"] = self.decode_view_light(ctx["w_perturb"], frozen=True)
         if needs & {"view_estimate_cycle", "light_estimate_cycle"}:
             ctx["view_estimate_cycle"], ctx["light_estimate_cycle"] = self.decode_view_light(ctx["w_perturb"])
+        if needs & {"view_estimate_neutral", "light_estimate_neutral"}:  # 8b: the frozen decoders on w0
+            # w's own view and light detached, so the gradient reaches only M (not D_L's intensities)
+            w0_m = self.neutral_code(w, view.detach(), light.detach())
+            ctx["view_estimate_neutral"], ctx["light_estimate_neutral"] = self.decode_view_light(w0_m, frozen=True)
         if needs & {"code_own", "code_return"}:  # 9: M asked for w's own view and light
             own_view, own_light = view.detach(), light.detach()
             if "code_own" in needs:

@@ -30,7 +30,9 @@ class LossContext:
     - ``view_estimate``, ``light_estimate``: D_V(w'), D_L(w') with w' detached (they train
       the decoders); ``re_rendered``: render with those estimates (eq. 4 (b));
       ``view_estimate_m``, ``light_estimate_m``: the same through frozen decoders (they train
-      M, eq. 5); ``view_estimate_cycle``, ``light_estimate_cycle``: through both.
+      M, eq. 5); ``view_estimate_cycle``, ``light_estimate_cycle``: through both;
+      ``view_estimate_neutral``, ``light_estimate_neutral``: D_V(w0), D_L(w0) through frozen
+      decoders, with w's view and light detached in w0 (they train M only).
     - ``code_own``, ``code_return`` (B, w_dim): M(w, L, V) and M(w', L, V) with w's own
       decoded view and light (detached), the code cycle's two codes; ``code_scale`` (1, w_dim):
       the code spread that normalises them.
