@@ -283,8 +283,8 @@ class NeutralCycle(LossTerm):
     steps, recipe ``synthetic``; docs/evaluation.md, "The neutral code's pitch"): G(w0) keeps
     24% of w's pitch (std 1.7 deg against 7.1) and 2% of its yaw; with this term at weight 40
     the share falls to 14% and the vertical light direction's slope on the truth rises from
-    0.70 to 0.93, but over nine lifts of four teachers the depth error does not follow
-    reliably, so the shipped recipes leave the term off.
+    0.70 to 0.93, but over paired lifts of four synthetic and two GAN teachers the depth,
+    normals and novel views do not follow reliably, so the shipped recipes leave it off.
 
     Args:
         light: include the light direction.
