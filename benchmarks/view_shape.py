@@ -26,17 +26,10 @@ import argparse
 
 import torch
 
+from ganlift.eval.metrics import normalised_depth
+
 VIEW_NAMES = ("pitch", "yaw", "roll", "tx", "ty", "tz")
 LIGHT_NAMES = ("ambient", "diffuse", "light dx", "light dy")
-
-
-def normalised(depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Depth with zero mean and unit spread over ``mask``, as :func:`ganlift.eval.metrics.depth_error`
-    normalises it. (B, 1, H, W) -> (B, 1, H, W), zero off the mask."""
-    n = mask.sum((1, 2, 3), keepdim=True).clamp_min(1.0)
-    mean = (depth * mask).sum((1, 2, 3), keepdim=True) / n
-    spread = ((((depth - mean) * mask) ** 2).sum((1, 2, 3), keepdim=True) / n).sqrt().clamp_min(1e-6)
-    return (depth - mean) / spread * mask
 
 
 def centred_rows(mask: torch.Tensor) -> torch.Tensor:
@@ -54,7 +47,7 @@ def row_slope(field: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
 
 def tilt(depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Least-squares slope of normalised depth along the rows over ``mask``. Returns (B,)."""
-    return row_slope(normalised(depth, mask), centred_rows(mask))
+    return row_slope(normalised_depth(depth, mask), centred_rows(mask))
 
 
 def regression(pred: torch.Tensor, true: torch.Tensor) -> tuple[float, float]:
@@ -66,7 +59,7 @@ def regression(pred: torch.Tensor, true: torch.Tensor) -> tuple[float, float]:
 
 
 def rms(diff: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per-sample root mean square of ``diff`` over ``mask``. Returns (B,)."""
+    """Per-sample root mean square of ``diff`` (B, 1, H, W) over ``mask``. Returns (B,)."""
     return ((diff * mask) ** 2).sum((1, 2, 3)).div(mask.sum((1, 2, 3)).clamp_min(1.0)).sqrt()
 
 
@@ -88,7 +81,7 @@ def diagnose(lifter, n: int = 256, seed: int = 0, batch: int = 64) -> dict:
             "light": pred["light"], "light_true": truth["light"],
             "tilt": tilt(pred["depth"], mask), "tilt_own": tilt(pred["depth"], own),
             "tilt_true": tilt(truth["depth"], mask),
-            "diff": normalised(pred["depth"], mask) - normalised(truth["depth"], mask),
+            "diff": normalised_depth(pred["depth"], mask) - normalised_depth(truth["depth"], mask),
             "rows": centred_rows(mask), "mask": mask,
         }
         for name, value in values.items():

@@ -37,12 +37,12 @@ def test_tilt_of_a_ramp_is_its_normalised_slope(view_shape):
 
 
 def test_normalised_matches_the_depth_error(view_shape):
-    from ganlift.eval.metrics import depth_error
+    from ganlift.eval.metrics import depth_error, normalised_depth
 
     g = torch.Generator().manual_seed(0)
     mask = _disc().expand(3, 1, 32, 32)
     a, b = torch.rand(3, 1, 32, 32, generator=g), torch.rand(3, 1, 32, 32, generator=g)
-    diff = view_shape.normalised(a, mask) - view_shape.normalised(b, mask)
+    diff = normalised_depth(a, mask) - normalised_depth(b, mask)
     assert torch.allclose(view_shape.rms(diff, mask), depth_error(a, b, mask), atol=1e-5)
 
 

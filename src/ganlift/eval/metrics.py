@@ -43,6 +43,25 @@ def masked_mean_per_sample(values: Tensor, mask: Tensor) -> Tensor:
     return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, math.nan))
 
 
+def normalised_depth(depth: Tensor, mask: Tensor, eps: float = 1e-6) -> Tensor:
+    """Depth with zero mean and unit population std over the pixels where ``mask`` > 0.5, zero
+    elsewhere: the maps :func:`depth_error` compares.
+
+    Args:
+        depth: (B, 1, H, W).
+        mask: (B, 1, H, W).
+        eps: floor of the std, so a constant map gives 0 rather than NaN.
+
+    Returns:
+        (B, 1, H, W).
+    """
+    m = (mask > 0.5).to(depth.dtype)
+    n = m.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1)
+    mean = (depth * m).sum(dim=(1, 2, 3), keepdim=True) / n
+    var = (((depth - mean) * m) ** 2).sum(dim=(1, 2, 3), keepdim=True) / n
+    return (depth - mean) / var.sqrt().clamp_min(eps) * m
+
+
 def depth_error(pred: Tensor, true: Tensor, mask: Tensor, eps: float = 1e-6) -> Tensor:
     """Depth error of the paper's table 2: RMS difference of normalised depth maps.
 
@@ -66,17 +85,10 @@ def depth_error(pred: Tensor, true: Tensor, mask: Tensor, eps: float = 1e-6) -> 
         (B,) errors; NaN for samples with fewer than 2 valid pixels.
     """
     _check_maps("pred", pred, "true", true, mask)
-    m = (mask > 0.5).to(pred.dtype)
-    n = m.sum(dim=(1, 2, 3), keepdim=True)
-
-    def normalise(d: Tensor) -> Tensor:
-        mean = (d * m).sum(dim=(1, 2, 3), keepdim=True) / n.clamp_min(1)
-        var = (((d - mean) * m) ** 2).sum(dim=(1, 2, 3), keepdim=True) / n.clamp_min(1)
-        return (d - mean) / var.sqrt().clamp_min(eps)
-
-    diff2 = ((normalise(pred) - normalise(true)) * m) ** 2
-    err = (diff2.sum(dim=(1, 2, 3)) / n.flatten().clamp_min(1)).sqrt()
-    return torch.where(n.flatten() >= 2, err, torch.full_like(err, math.nan))
+    n = (mask > 0.5).to(pred.dtype).sum(dim=(1, 2, 3))
+    diff2 = (normalised_depth(pred, mask, eps) - normalised_depth(true, mask, eps)) ** 2
+    err = (diff2.sum(dim=(1, 2, 3)) / n.clamp_min(1)).sqrt()
+    return torch.where(n >= 2, err, torch.full_like(err, math.nan))
 
 
 def normal_error(pred: Tensor, true: Tensor, mask: Tensor) -> Tensor:
