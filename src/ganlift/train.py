@@ -207,7 +207,12 @@ def train(
     info = distributed.setup(device)
     try:
         with terminate_as_interrupt():  # SIGTERM (docker stop, preemption) checkpoints too
-            return _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progress)
+            step = _train(lifter, teacher, settings, info, out, resume, checkpoint, run, progress)
+        if info.owns_group:
+            # Rank 0 is still writing the last checkpoint when the others finish; a rank that
+            # tears gloo down while a peer still holds the connection can abort the process.
+            distributed.barrier(info)
+        return step
     finally:
         distributed.cleanup(info)  # only if this call created the process group
 
